@@ -1,0 +1,777 @@
+// app.js: router, header and views of the Baodao PWA. No framework: views build DOM with el().
+import { t, has, getLang, setLang, applyLang, fmtTime, fmtClock, isToday } from './i18n.js';
+import {
+  api, state, loadSession, onUnauthorized, retryable, el, safeUrl, showError, clearErrors,
+  uuid, localIso, deviceId,
+} from './api.js';
+
+const $bar = document.getElementById('bar');
+const $view = document.getElementById('view');
+
+let cleanups = []; // run when the view changes (e.g. stop the camera)
+let placesCache = null; // GET /api/places, dropped at login/logout
+// A retry must resend the very same record (same id, same content) so the server de-duplicates.
+const pendingCheckins = new Map(); // poster token -> body
+const pendingCheckouts = new Map(); // checkin id -> body
+
+const enc = encodeURIComponent;
+const isStaff = () => ['committee', 'admin'].includes(state.user?.role);
+
+// Like replaceChildren, but skips null/false (replaceChildren would print "null").
+function put(node, ...kids) {
+  node.replaceChildren(...kids.flat().filter((k) => k != null && k !== false));
+}
+
+function mount(name, ...nodes) {
+  cleanups.forEach((fn) => { try { fn(); } catch { /* already stopped */ } });
+  cleanups = [];
+  $view.dataset.view = name;
+  put($view, ...nodes);
+  window.scrollTo(0, 0);
+}
+
+// ---------- router ----------
+
+function posterToken() {
+  if (!location.pathname.startsWith('/c/')) return null;
+  const raw = location.pathname.slice(3).replace(/\/+$/, '');
+  try { return decodeURIComponent(raw); } catch { return raw; }
+}
+
+function hashParts() {
+  const [path, query] = (location.hash.replace(/^#/, '') || '/').split('?');
+  return { parts: path.split('/').filter(Boolean).map((s) => { try { return decodeURIComponent(s); } catch { return s; } }),
+    query: new URLSearchParams(query || '') };
+}
+
+function route() {
+  renderHeader();
+  const token = posterToken();
+  if (token !== null) return state.user ? viewCheckin(token) : viewLogin(true);
+  const { parts } = hashParts();
+  if (!state.user) return viewLogin(false);
+  switch (parts[0]) {
+    case undefined: return isStaff() ? viewDashboard(null) : viewHome();
+    case 'dashboard': return viewDashboard(parts[1] ?? null);
+    case 'password': return viewPassword();
+    case 'login': return afterLogin(); // already logged in: go where the login was headed
+    default: location.replace('/#/');
+  }
+}
+
+// Only same-site paths: never bounce a user to another host after login.
+function safeNext(s) {
+  return s && s.startsWith('/') && !s.startsWith('//') && !s.startsWith('/\\') ? s : null;
+}
+
+function afterLogin() {
+  placesCache = null;
+  const next = safeNext(hashParts().query.get('next')) || safeNext(new URLSearchParams(location.search).get('next'))
+    || (location.hash.startsWith('#/login') || location.pathname === '/login' ? '/#/' : null);
+  if (next && new URL(next, location.href).href !== location.href) location.assign(next);
+  else route(); // the URL already says where the user was going (e.g. /c/<token>)
+}
+
+// ---------- header ----------
+
+function renderHeader() {
+  const u = state.user;
+  const other = getLang() === 'zh' ? 'en' : 'zh';
+  put($bar,
+    el('a', { class: 'brand', href: '/#/' }, t('app.name')),
+    u ? el('span', { class: 'who', 'data-testid': 'user-name' }, u.name, ' · ',
+      has(`role.${u.role}`) ? t(`role.${u.role}`) : u.role) : null,
+    el('div', { class: 'bar-actions' },
+      el('button', {
+        type: 'button', class: 'btn-bar', 'data-testid': 'lang-switch', lang: other === 'en' ? 'en' : 'zh-CN',
+        'aria-label': t('lang.switch_label'), onclick: () => { setLang(other); route(); },
+      }, t('lang.switch')),
+      u ? el('a', { class: 'btn-bar', href: '/#/password', 'data-testid': 'change-password' }, t('nav.password')) : null,
+      u ? el('button', { type: 'button', class: 'btn-bar', 'data-testid': 'logout', onclick: logout }, t('nav.logout')) : null));
+}
+
+async function logout() {
+  try {
+    await api('DELETE', '/api/session', undefined, { noLogin: true });
+  } catch (err) {
+    if (err.status !== 401) { showError(errorSlot(), err); return; } // 401: already logged out
+  }
+  state.user = null;
+  placesCache = null;
+  // A poster page stays put so the next login lands on the check-in; elsewhere start at home.
+  if (!posterToken()) history.replaceState(null, '', '/#/');
+  route();
+}
+
+// A slot at the top of the view for errors that belong to no form.
+function errorSlot() {
+  let slot = $view.querySelector(':scope > .errors');
+  if (!slot) { slot = el('div', { class: 'errors' }); $view.prepend(slot); }
+  return slot;
+}
+
+// ---------- login ----------
+
+function loginForm(onDone) {
+  const phone = el('input', {
+    id: 'login-phone', name: 'phone', type: 'tel', inputmode: 'tel', autocomplete: 'username',
+    required: true, 'data-testid': 'login-phone',
+  });
+  const pwd = el('input', {
+    id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password',
+    required: true, 'data-testid': 'login-password',
+  });
+  const btn = el('button', { type: 'submit', class: 'btn-primary btn-block btn-big', 'data-testid': 'login-submit' }, t('login.submit'));
+  const errs = el('div', { class: 'errors' });
+  const form = el('form', { class: 'form', novalidate: true },
+    el('h1', {}, t('login.title')), field(t('login.phone'), phone), field(t('login.password'), pwd), errs, btn);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(errs, form);
+    const body = { phone: phone.value.replace(/[\s-]/g, ''), password: pwd.value };
+    if (!body.phone || !body.password) return showError(errs, { message: t('login.missing') }, form);
+    btn.disabled = true;
+    btn.textContent = t('login.busy');
+    try {
+      await api('POST', '/api/session', body, { noLogin: true });
+      if (!state.user) throw new Error(t('err.bad_answer'));
+      onDone();
+    } catch (err) {
+      showError(errs, err, form); // 401 bad credentials, 429 locked: the server says which
+    } finally {
+      btn.disabled = false;
+      btn.textContent = t('login.submit');
+    }
+  });
+  return form;
+}
+
+function field(label, input) {
+  return el('label', { class: 'field' }, el('span', { class: 'label' }, label), input);
+}
+
+function viewLogin(onPoster) {
+  mount('login', el('section', { class: 'login' },
+    onPoster ? el('p', { class: 'notice' }, t('login.poster_hint')) : null,
+    loginForm(afterLogin)));
+}
+
+// Session expired mid-task: log in over the current view, then the request resumes.
+function loginOverlay() {
+  return new Promise((resolve) => {
+    const overlay = el('div', { class: 'overlay', role: 'dialog', 'aria-modal': 'true', 'data-testid': 'login-overlay' });
+    overlay.append(el('p', { class: 'notice' }, t('login.expired')), loginForm(() => {
+      overlay.remove();
+      placesCache = null;
+      renderHeader();
+      resolve();
+    }));
+    document.body.append(overlay);
+    overlay.querySelector('input')?.focus();
+  });
+}
+
+// ---------- cadre home ----------
+
+function viewHome() {
+  const list = el('ul', { class: 'list', 'data-testid': 'my-checkins' }, el('li', { class: 'muted' }, t('loading')));
+  mount('home', el('section', { class: 'home' },
+    el('h1', {}, t('home.title')),
+    state.user.role === 'leader' ? el('p', {}, el('a', { href: '/#/dashboard', 'data-testid': 'dashboard-link' }, t('dash.title'))) : null,
+    'BarcodeDetector' in window ? scanBlock() : null,
+    el('p', { class: 'hint' }, t('home.scan_hint')),
+    codeForm(),
+    el('h2', {}, t('home.mine')),
+    list));
+  loadMine(list);
+}
+
+function codeForm() {
+  const input = el('input', {
+    id: 'manual-code', name: 'code', type: 'text', inputmode: 'numeric', autocomplete: 'off',
+    maxlength: '20', placeholder: '1234 5678', enterkeyhint: 'go', class: 'code-input', 'data-testid': 'manual-code',
+  });
+  const btn = el('button', { type: 'submit', class: 'btn-primary', 'data-testid': 'manual-code-submit' }, t('home.code_submit'));
+  const errs = el('div', { class: 'errors' });
+  const form = el('form', { class: 'form code-form', novalidate: true },
+    el('label', { class: 'label', for: 'manual-code' }, t('home.code_label')),
+    el('div', { class: 'inline' }, input, btn), errs);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(errs, form);
+    // People type "1234 5678", "1234-5678" or full-width digits from a Chinese keyboard.
+    const code = input.value.replace(/[０-９]/g, (d) => String.fromCharCode(d.charCodeAt(0) - 0xfee0))
+      .replace(/[\s\-‐‑–—－]/g, '');
+    if (!/^\d{8}$/.test(code)) return showError(errs, { message: t('home.code_invalid') }, form);
+    btn.disabled = true;
+    try {
+      const p = posterInfo(await api('GET', `/api/posters/resolve?code=${enc(code)}`));
+      if (!p.token) throw new Error(t('err.bad_answer'));
+      location.assign(`/c/${enc(p.token)}`);
+    } catch (err) {
+      showError(errs, err, form);
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  return form;
+}
+
+function scanBlock() {
+  const errs = el('div', { class: 'errors' });
+  const btn = el('button', { type: 'button', class: 'btn-primary btn-block btn-big', 'data-testid': 'scan-button' }, t('home.scan'));
+  const box = el('div', { class: 'scan' }, btn, errs);
+  btn.addEventListener('click', () => startScan(box, btn, errs));
+  return box;
+}
+
+// The poster URL from a QR value, or null when it is not one of ours.
+function posterUrl(value) {
+  try {
+    const u = new URL(value, location.href);
+    if (!['http:', 'https:'].includes(u.protocol) || !u.pathname.startsWith('/c/')) return null;
+    return u.origin === location.origin ? u.pathname + u.search : u.href;
+  } catch {
+    return null;
+  }
+}
+
+async function startScan(box, btn, errs) {
+  clearErrors(errs);
+  let stream = null;
+  let timer = null;
+  let stopped = false;
+  const video = el('video', { class: 'scan-video', autoplay: true, muted: true, playsinline: true, 'data-testid': 'scan-video' });
+  video.muted = true; // iOS plays inline only when muted and playsinline
+  video.playsInline = true;
+  const close = el('button', { type: 'button', class: 'btn-secondary btn-block' }, t('scan.close'));
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+    stream?.getTracks().forEach((tr) => tr.stop());
+    video.remove();
+    close.remove();
+    btn.hidden = false;
+  };
+  close.addEventListener('click', stop);
+  cleanups.push(stop);
+  try {
+    const formats = await window.BarcodeDetector.getSupportedFormats?.();
+    if (formats && !formats.includes('qr_code')) throw new Error(t('scan.unsupported'));
+    const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: 'environment' } }, audio: false });
+    if (stopped) { stream.getTracks().forEach((tr) => tr.stop()); return; }
+    btn.hidden = true;
+    box.prepend(video, close);
+    video.srcObject = stream;
+    await video.play();
+    const tick = async () => {
+      if (stopped) return;
+      try {
+        const codes = await detector.detect(video);
+        for (const c of codes) {
+          const dest = posterUrl(c.rawValue);
+          if (dest) { stop(); location.assign(dest); return; }
+        }
+        if (codes.length) showError(errs, { message: t('scan.not_poster') }); // keep scanning
+      } catch { /* a frame that was not ready yet */ }
+      timer = setTimeout(tick, 250);
+    };
+    tick();
+  } catch (err) {
+    stop();
+    showError(errs, { message: t('scan.no_camera', { msg: err.message || err.name }) });
+  }
+}
+
+async function loadMine(list) {
+  try {
+    const r = await api('GET', '/api/checkins/mine');
+    const items = Array.isArray(r) ? r : (r.checkins || []);
+    put(list, ...(items.length ? items.map(checkinRow) : [el('li', { class: 'muted' }, t('home.none'))]));
+  } catch (err) {
+    const li = el('li', {});
+    put(list, li);
+    showError(li, err);
+  }
+}
+
+function placeName(c) {
+  return c.place_name || [c.community?.name, c.checkpoint?.name].filter(Boolean).join(' · ');
+}
+
+function badge(kind, text) {
+  return el('span', { class: `badge badge-${kind}`, 'data-testid': `badge-${kind}` }, text);
+}
+
+// A watch stays open until checked out; a plain community check-in only for its day.
+function isOpen(c) {
+  if (typeof c.open === 'boolean') return c.open;
+  return !c.checkout && (c.is_watch || isToday(c.recorded_at));
+}
+
+function checkinBadges(c, flagText = t('badge.outside')) {
+  return el('div', { class: 'badges' },
+    c.is_watch && !c.checkout ? badge('watch', t('badge.watch')) : null,
+    c.outside_assignment ? badge('flag', flagText) : null,
+    c.checkout ? badge('done', t('badge.checked_out', { time: fmtClock(c.checkout.recorded_at) })) : null);
+}
+
+function checkinRow(c) {
+  const li = el('li', { class: 'row', 'data-testid': 'checkin-row', 'data-id': c.id });
+  const render = (c) => {
+    const errs = el('div', { class: 'errors row-errors' });
+    put(li,
+      el('div', { class: 'row-main' },
+        el('div', { class: 'row-title' }, placeName(c)),
+        el('div', { class: 'row-sub' }, fmtTime(c.recorded_at)),
+        checkinBadges(c)),
+      isOpen(c) ? checkoutButton(c, render, errs) : null,
+      errs);
+  };
+  render(c);
+  return li;
+}
+
+function checkoutButton(c, onDone, errs, cls = 'btn-secondary') {
+  const b = el('button', { type: 'button', class: cls, 'data-testid': 'checkout-button' }, t('checkout.button'));
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    clearErrors(errs);
+    let body = pendingCheckouts.get(c.id);
+    if (!body) {
+      body = { id: uuid(), checkin_id: c.id, recorded_at: localIso() };
+      pendingCheckouts.set(c.id, body);
+    }
+    try {
+      const r = await api('POST', '/api/checkouts', body);
+      pendingCheckouts.delete(c.id);
+      onDone(r.checkin || { ...c, checkout: { id: body.id, recorded_at: body.recorded_at } });
+    } catch (err) {
+      if (!retryable(err)) pendingCheckouts.delete(c.id);
+      showError(errs, err);
+      b.disabled = false;
+    }
+  });
+  return b;
+}
+
+// ---------- check-in (/c/<token>) ----------
+
+// The resolve answer, read whether the fields sit at the top or under "poster".
+function posterInfo(r) {
+  const p = r.poster || r;
+  return {
+    token: p.token ?? r.token,
+    community: p.community ?? r.community ?? null,
+    checkpoint: p.checkpoint ?? r.checkpoint ?? null,
+    name: p.place_name ?? r.place_name ?? p.name ?? '',
+    outside: r.assigned === false || !!(r.outside_assignment ?? p.outside_assignment),
+    open: r.open_checkin ?? null,
+  };
+}
+
+// Resolves to {lat, lng, accuracy} or null; never rejects. May stay pending while the
+// permission prompt is open, so callers race it against a timer.
+function locate() {
+  return new Promise((resolve) => {
+    if (!('geolocation' in navigator)) return resolve(null);
+    navigator.geolocation.getCurrentPosition(
+      (pos) => resolve({ lat: pos.coords.latitude, lng: pos.coords.longitude, accuracy: pos.coords.accuracy }),
+      () => resolve(null),
+      { enableHighAccuracy: false, timeout: 5000, maximumAge: 120000 },
+    );
+  });
+}
+const delay = (ms, v = null) => new Promise((resolve) => { setTimeout(() => resolve(v), ms); });
+
+async function viewCheckin(token) {
+  const head = el('div', { class: 'place-head' }, el('p', { class: 'muted' }, t('loading')));
+  const action = el('div', { class: 'checkin-action' });
+  const root = el('section', { class: 'checkin' }, head, action);
+  mount('checkin', root);
+  let p;
+  try {
+    p = posterInfo(await api('GET', `/api/posters/resolve?token=${enc(token)}`));
+  } catch (err) {
+    if (root.isConnected) errorPage(root, err, err.status === 0 || err.status >= 500 ? () => viewCheckin(token) : null);
+    return;
+  }
+  if (!root.isConnected) return; // the user went elsewhere meanwhile
+  put(head,
+    el('p', { class: 'eyebrow' }, t('checkin.where')),
+    el('h1', { class: 'place-name', 'data-testid': 'place-name' }, p.community?.name || p.name),
+    p.checkpoint ? el('p', { class: 'checkpoint-name', 'data-testid': 'checkpoint-name' }, p.checkpoint.name) : null,
+    p.outside ? badge('flag', t('badge.outside')) : null);
+  // Ask for the position now, so it is usually known by the time the button is pressed.
+  const locating = locate();
+  renderCheckinAction(action, token, p, locating);
+}
+
+function samePlace(c, p) {
+  return String(c.community?.id) === String(p.community?.id)
+    && String(c.checkpoint?.id ?? '') === String(p.checkpoint?.id ?? '');
+}
+
+function renderCheckinAction(action, token, p, locating) {
+  const errs = el('div', { class: 'errors' });
+  const status = el('p', { class: 'status', 'aria-live': 'polite' });
+  const open = p.open;
+  // Back at the place of an open check-in: the big button checks out instead.
+  const same = open && samePlace(open, p);
+  const parts = [];
+  if (open) {
+    const btn = checkoutButton(open, (c) => put(action, checkoutPanel(c)), errs,
+      same ? 'btn-round btn-round-out' : 'btn-secondary btn-block');
+    parts.push(el('div', { class: 'open-card', 'data-testid': 'open-checkin' },
+      el('p', {}, t('checkin.open', { place: placeName(open), time: fmtTime(open.recorded_at) })),
+      same ? null : btn));
+    if (same) parts.push(errs, btn);
+  }
+  if (!same) {
+    const btn = el('button', { type: 'button', class: 'btn-round', 'data-testid': 'checkin-button' }, t('checkin.button'));
+    btn.addEventListener('click', () => doCheckin(action, token, locating, btn, status, errs));
+    parts.push(errs, status, btn);
+  }
+  put(action, ...parts);
+}
+
+async function doCheckin(action, token, locating, btn, status, errs) {
+  if (btn.disabled) return;
+  btn.disabled = true;
+  clearErrors(errs);
+  try {
+    let body = pendingCheckins.get(token);
+    if (!body) {
+      const at = localIso(); // the moment of the press, not after the location wait
+      status.textContent = t('checkin.locating');
+      const loc = await Promise.race([locating, delay(5000)]);
+      body = { id: uuid(), token, recorded_at: at, device_id: deviceId() };
+      if (loc) body.location = loc;
+      pendingCheckins.set(token, body);
+    }
+    status.textContent = t('checkin.busy');
+    const r = await api('POST', '/api/checkins', body);
+    pendingCheckins.delete(token);
+    put(action, successPanel(r));
+  } catch (err) {
+    if (!retryable(err)) pendingCheckins.delete(token);
+    status.textContent = '';
+    showError(errs, err.status === 0 ? { message: t('checkin.network') } : err);
+    btn.disabled = false;
+  }
+}
+
+function successPanel(r) {
+  const c = r.checkin || {};
+  const repeat = r.status === 'repeat';
+  return el('div', { class: 'success', role: 'status', 'data-testid': 'checkin-success', 'data-status': r.status || '' },
+    el('div', { class: 'success-mark', 'aria-hidden': 'true' }, '✓'),
+    el('p', { class: 'success-title' }, repeat ? t('checkin.repeat') : t('checkin.success')),
+    el('p', { class: 'success-time', 'data-testid': 'checkin-time' }, fmtTime(c.recorded_at)),
+    placeName(c) ? el('p', {}, placeName(c)) : null,
+    c.outside_assignment ? badge('flag', t('badge.outside')) : null,
+    c.is_watch && !c.checkout ? el('p', {}, t('checkin.watch_note')) : null,
+    el('a', { class: 'btn-light btn-block', href: '/#/', 'data-testid': 'home-link' }, t('checkin.home')));
+}
+
+function checkoutPanel(c) {
+  return el('div', { class: 'success', role: 'status', 'data-testid': 'checkout-success' },
+    el('div', { class: 'success-mark', 'aria-hidden': 'true' }, '✓'),
+    el('p', { class: 'success-title' }, t('checkout.success')),
+    el('p', { class: 'success-time' }, fmtTime(c.checkout?.recorded_at)),
+    el('a', { class: 'btn-light btn-block', href: '/#/', 'data-testid': 'home-link' }, t('checkin.home')));
+}
+
+function errorPage(root, err, retry) {
+  put(root, el('div', { class: 'error-page' },
+    el('h1', {}, t(err.status === 0 ? 'err.network_title' : 'poster.error_title')),
+    el('div', { class: 'error error-big', role: 'alert', 'data-testid': 'error-message' }, err.message),
+    retry ? el('button', { type: 'button', class: 'btn-primary btn-block', 'data-testid': 'retry', onclick: retry }, t('err.retry')) : null,
+    el('a', { class: 'btn-secondary btn-block', href: '/#/', 'data-testid': 'home-link' }, t('checkin.home'))));
+}
+
+// ---------- committee / admin dashboard ----------
+
+const kindLabel = (k) => (has(`kind.${k}`) ? t(`kind.${k}`) : k || '');
+
+async function viewDashboard(placeId) {
+  const id = placeId ?? state.user.place?.id ?? null;
+  const sel = el('select', { id: 'place-select', class: 'select', 'data-testid': 'place-select' });
+  const refresh = el('button', { type: 'button', class: 'btn-secondary', 'data-testid': 'dashboard-refresh' }, t('dash.refresh'));
+  const body = el('div', { class: 'dash-body' }, el('p', { class: 'muted' }, t('loading')));
+  mount('dashboard', el('section', { class: 'dash' },
+    el('h1', {}, t('dash.title')),
+    el('div', { class: 'dash-controls' }, field(t('dash.place'), sel), refresh),
+    body));
+  sel.addEventListener('change', () => { location.hash = `#/dashboard/${enc(sel.value)}`; });
+  fillPlaces(sel, id);
+  if (id == null) { put(body, el('p', {}, t('dash.no_place'))); return; }
+  refresh.addEventListener('click', () => loadToday(body, id));
+  loadToday(body, id);
+}
+
+// The places as an indented tree; grids have no tallies of their own, so they are left out.
+async function fillPlaces(sel, current) {
+  let places = [];
+  try {
+    placesCache ||= api('GET', '/api/places');
+    places = (await placesCache).places || [];
+  } catch {
+    placesCache = null; // the select just keeps the current place; the tallies still load
+  }
+  const ids = new Set(places.map((p) => String(p.id)));
+  const kids = new Map();
+  for (const p of places) {
+    const parent = p.parent_id != null && ids.has(String(p.parent_id)) ? String(p.parent_id) : '';
+    if (!kids.has(parent)) kids.set(parent, []);
+    kids.get(parent).push(p);
+  }
+  const opts = [];
+  const walk = (parent, depth) => {
+    for (const p of kids.get(parent) || []) {
+      if (p.kind === 'grid') continue;
+      opts.push(el('option', { value: String(p.id) }, '\u3000'.repeat(depth) + p.name));
+      walk(String(p.id), depth + 1);
+    }
+  };
+  walk('', 0);
+  const own = state.user.place;
+  if (current != null && !opts.some((o) => o.value === String(current))) {
+    opts.unshift(el('option', { value: String(current) }, own && String(own.id) === String(current) ? own.name : String(current)));
+  }
+  put(sel, ...opts);
+  if (current != null) sel.value = String(current);
+  sel.hidden = opts.length < 2;
+  sel.closest('.field')?.toggleAttribute('hidden', opts.length < 2);
+}
+
+function tiles(tot) {
+  const tile = (key, cls, testid) => el('div', { class: `tile tile-${cls}`, 'data-testid': testid },
+    el('span', { class: 'tile-num' }, String(tot[key] ?? 0)), el('span', { class: 'tile-label' }, t(`tile.${key}`)));
+  return el('div', { class: 'tiles' },
+    tile('reported', 'ok', 'total-reported'),
+    tile('on_watch', 'watch', 'total-on-watch'),
+    tile('not_reported', 'bad', 'total-not-reported'),
+    tile('flagged', 'flag', 'total-flagged'));
+}
+
+function phoneLink(phone) {
+  if (!phone) return null;
+  // Masked numbers (138****5678) are shown, not dialled.
+  return /^\+?[\d\s-]+$/.test(phone) ? el('a', { href: `tel:${phone.replace(/[\s-]/g, '')}`, class: 'tel' }, phone) : phone;
+}
+
+function section(title, count, ...children) {
+  return el('section', { class: 'dash-section' }, el('h2', {}, title, count != null ? ` (${count})` : ''), ...children);
+}
+
+async function loadToday(body, id) {
+  let r;
+  try {
+    r = await api('GET', `/api/places/${enc(id)}/today`);
+  } catch (err) {
+    put(body);
+    showError(body, err);
+    return;
+  }
+  if (!body.isConnected) return;
+  const tot = r.totals || {};
+  const parts = [
+    el('p', { class: 'dash-place' }, el('strong', { 'data-testid': 'dashboard-place' }, r.place?.name || ''),
+      ` · ${kindLabel(r.place?.kind)} · ${t('dash.day', { day: r.day || '' })}`),
+    tiles(tot),
+    tot.assigned != null ? el('p', { class: 'muted' }, t('dash.assigned', { n: tot.assigned })) : null,
+  ];
+  const isCommunity = r.place?.kind === 'community' || Array.isArray(r.reported);
+  if (isCommunity) parts.push(...communityParts(r));
+  else parts.push(rollupPart(r.rows || []));
+  put(body, ...parts);
+  if (isCommunity) loadPosters(body.querySelector('[data-testid="posters"]'), r.place?.id ?? id);
+}
+
+function communityParts(r) {
+  const none = () => el('li', { class: 'muted' }, t('dash.none'));
+  const reported = r.reported || [];
+  const onWatch = r.on_watch || [];
+  const missing = r.not_reported || [];
+  return [
+    section(t('dash.reported'), reported.length, el('ul', { class: 'list', 'data-testid': 'dashboard-reported' },
+      reported.length ? reported.map(({ user: u = {}, checkin: c = {} }) => el('li', {
+        class: `row${c.outside_assignment ? ' row-flag' : ''}`, 'data-testid': 'reported-row',
+      }, el('div', { class: 'row-main' },
+        el('div', { class: 'row-title' }, u.name || c.user?.name || '', el('span', { class: 'row-time' }, fmtClock(c.recorded_at))),
+        el('div', { class: 'row-sub' }, [u.home_unit, c.checkpoint?.name].filter(Boolean).join(' · ')),
+        u.phone ? el('div', { class: 'row-sub' }, phoneLink(u.phone)) : null,
+        checkinBadges(c, t('badge.flagged'))))) : none())),
+    section(t('dash.on_watch'), null, el('div', { 'data-testid': 'dashboard-on-watch' },
+      onWatch.length ? onWatch.map((w) => el('div', { class: 'watch-group' },
+        el('h3', {}, w.checkpoint?.name || ''),
+        el('ul', { class: 'list' }, (w.cadres || []).length
+          ? w.cadres.map((cd) => el('li', { class: 'row', 'data-testid': 'watch-row' },
+            el('div', { class: 'row-main' }, el('div', { class: 'row-title' }, cd.name),
+              el('div', { class: 'row-sub' }, t('dash.since', { time: fmtClock(cd.since) })))))
+          : none()))) : el('ul', { class: 'list' }, none()))),
+    section(t('dash.not_reported'), missing.length, el('ul', { class: 'list', 'data-testid': 'dashboard-not-reported' },
+      missing.length ? missing.map((u) => el('li', { class: 'row', 'data-testid': 'not-reported-row' },
+        el('div', { class: 'row-main' },
+          el('div', { class: 'row-title' }, u.name),
+          u.home_unit ? el('div', { class: 'row-sub' }, u.home_unit) : null,
+          u.phone ? el('div', { class: 'row-sub' }, phoneLink(u.phone)) : null))) : none())),
+    section(t('poster.title'), null, el('div', { class: 'posters', 'data-testid': 'posters' }, el('p', { class: 'muted' }, t('loading')))),
+  ];
+}
+
+function rollupPart(rows) {
+  return section(t('dash.rows'), rows.length, el('ul', { class: 'list-plain', 'data-testid': 'dashboard-rows' },
+    rows.map((row) => el('li', {}, el('button', {
+      type: 'button', class: `rollup${row.flagged ? ' row-flag' : ''}`, 'data-testid': 'rollup-row',
+      onclick: () => { location.hash = `#/dashboard/${enc(row.community?.id)}`; },
+    },
+    el('span', { class: 'row-title' }, row.community?.name || ''),
+    row.town?.name ? el('span', { class: 'row-sub' }, row.town.name) : null,
+    el('span', { class: 'row-stats' }, t('dash.row_stats', {
+      reported: row.reported ?? 0, assigned: row.assigned ?? 0, on_watch: row.on_watch ?? 0,
+      flagged: row.flagged ?? 0, not_reported: row.not_reported ?? 0,
+    })))))));
+}
+
+async function loadPosters(box, communityId) {
+  if (!box) return;
+  try {
+    const list = (await api('GET', `/api/places/${enc(communityId)}/posters`)).posters || [];
+    put(box, ...(list.length ? list.map(posterCard) : [el('p', { class: 'muted' }, t('poster.none'))]));
+  } catch (err) {
+    put(box);
+    showError(box, err);
+  }
+}
+
+const fmtCode = (c) => String(c ?? '').replace(/^(\d{4})(\d{4})$/, '$1 $2');
+
+function posterCard(poster) {
+  const card = el('article', { class: 'poster', 'data-testid': 'poster-card' });
+  const fill = (p, note) => {
+    const errs = el('div', { class: 'errors' });
+    const reissue = el('button', { type: 'button', class: 'btn-secondary', 'data-testid': 'poster-reissue' }, t('poster.reissue'));
+    reissue.addEventListener('click', async () => {
+      if (!window.confirm(t('poster.confirm'))) return;
+      reissue.disabled = true;
+      try {
+        const r = await api('POST', `/api/posters/${enc(p.id)}/reissue`);
+        fill(r.poster || p, el('p', { class: 'ok', role: 'status', 'data-testid': 'poster-reissued' }, t('poster.reissued')));
+      } catch (err) {
+        showError(errs, err);
+        reissue.disabled = false;
+      }
+    });
+    card.dataset.id = p.id;
+    put(card,
+      el('h3', {}, p.name || '', p.kind ? el('span', { class: 'muted small' }, ` · ${kindLabel(p.kind)}`) : null),
+      note || null,
+      p.png_url ? el('img', { class: 'poster-img', src: safeUrl(p.png_url), alt: t('poster.img_alt', { name: p.name || '' }) }) : null,
+      el('p', { class: 'poster-code' }, `${t('poster.code')} `, el('strong', { 'data-testid': 'poster-code' }, fmtCode(p.manual_code))),
+      p.issued_at ? el('p', { class: 'muted' }, t('poster.issued', { time: fmtTime(p.issued_at) })) : null,
+      el('div', { class: 'poster-actions' },
+        p.print_url ? el('a', {
+          class: 'btn-primary', href: safeUrl(p.print_url), target: '_blank', rel: 'noopener', 'data-testid': 'poster-print',
+        }, t('poster.print')) : null,
+        reissue),
+      errs);
+  };
+  fill(poster);
+  return card;
+}
+
+// ---------- change password ----------
+
+function viewPassword() {
+  const input = (name, id, autocomplete) => el('input', {
+    id, name, type: 'password', autocomplete, required: true, 'data-testid': id,
+  });
+  const oldPwd = input('old_password', 'password-old', 'current-password');
+  const newPwd = input('new_password', 'password-new', 'new-password');
+  const again = input('new_password_again', 'password-again', 'new-password');
+  const btn = el('button', { type: 'submit', class: 'btn-primary btn-block btn-big', 'data-testid': 'password-submit' }, t('pwd.submit'));
+  const errs = el('div', { class: 'errors' });
+  const form = el('form', { class: 'form', novalidate: true },
+    el('h1', {}, t('pwd.title')),
+    // Lets password managers know whose password changes.
+    el('input', { type: 'text', name: 'username', autocomplete: 'username', value: state.user.phone || '', hidden: true, tabindex: '-1' }),
+    field(t('pwd.old'), oldPwd), field(t('pwd.new'), newPwd), field(t('pwd.confirm'), again), errs, btn);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(errs, form);
+    if (!oldPwd.value || !newPwd.value) return showError(errs, { message: t('pwd.missing') }, form);
+    if (newPwd.value !== again.value) {
+      return showError(errs, { message: t('pwd.mismatch'), fields: [{ path: '/new_password_again', message: t('pwd.mismatch') }] }, form);
+    }
+    btn.disabled = true;
+    try {
+      await api('POST', '/api/session/password', { old_password: oldPwd.value, new_password: newPwd.value });
+      form.reset();
+      errs.append(el('p', { class: 'ok', role: 'status', 'data-testid': 'password-success' }, t('pwd.done')));
+    } catch (err) {
+      showError(errs, err, form);
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  mount('password', form);
+}
+
+// ---------- service worker ----------
+
+function registerServiceWorker() {
+  // WeChat's browser: the offline cache often does nothing there and updates get stuck.
+  if (!('serviceWorker' in navigator) || /MicroMessenger/i.test(navigator.userAgent)) return;
+  let reloading = false;
+  let asked = false; // reload only when the user chose the new version
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    if (asked && !reloading) { reloading = true; location.reload(); }
+  });
+  const offer = (worker) => {
+    const bar = document.getElementById('update-bar');
+    put(bar, el('button', {
+      type: 'button', class: 'update-button', 'data-testid': 'update-reload',
+      onclick: () => { asked = true; worker.postMessage({ type: 'SKIP_WAITING' }); },
+    }, t('update.bar')));
+    bar.hidden = false;
+  };
+  navigator.serviceWorker.register('/sw.js').then((reg) => {
+    if (reg.waiting && navigator.serviceWorker.controller) offer(reg.waiting);
+    reg.addEventListener('updatefound', () => {
+      const w = reg.installing;
+      w?.addEventListener('statechange', () => {
+        // "installed" with a controller present = an update, not the first install.
+        if (w.state === 'installed' && navigator.serviceWorker.controller) offer(w);
+      });
+    });
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') reg.update().catch(() => {});
+    });
+  }).catch(() => { /* the app works online without it */ });
+}
+
+// ---------- start ----------
+
+let listening = false;
+async function start() {
+  try {
+    await loadSession();
+  } catch (err) {
+    renderHeader();
+    mount('error', el('div', { class: 'error-page' },
+      el('h1', {}, t('err.network_title')),
+      el('div', { class: 'error error-big', role: 'alert', 'data-testid': 'error-message' }, err.message),
+      el('button', { type: 'button', class: 'btn-primary btn-block', 'data-testid': 'retry', onclick: start }, t('err.retry'))));
+    return;
+  }
+  if (!listening) { window.addEventListener('hashchange', route); listening = true; }
+  route();
+}
+
+applyLang();
+onUnauthorized(loginOverlay);
+registerServiceWorker();
+start();

@@ -1,0 +1,155 @@
+"""Baodao command line: serve the app, fill demo data, create users, import cadres.
+
+    python run.py [--host 127.0.0.1] [--port 8000] [--https] [--demo]   serve (gunicorn)
+    python run.py create-user --phone ... --name ... --role ... [--place ...]
+    python run.py import-cadres cadres.csv [--password ...] [--starts-on YYYY-MM-DD]
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+from server import create_app, data_dir
+from server.db import connect
+from server.timeutil import today
+
+
+def _app_and_db():
+    app = create_app()
+    return app, connect(app.config["DATABASE"])
+
+
+def cmd_serve(args) -> int:
+    os.environ.setdefault("BAODAO_DATA", str(data_dir()))
+    if args.https:
+        os.environ["BAODAO_HTTPS"] = "true"
+    app, db = _app_and_db()
+    if args.demo:
+        from server.demo import DEMO_PASSWORD, seed
+
+        with app.app_context(), db.atomic():
+            logins = seed(db, today(app.config["TIMEZONE"]).isoformat())
+        if logins is None:
+            print("demo: the database already has data; nothing added")
+        else:
+            print(f"demo logins (password {DEMO_PASSWORD} for all):")
+            for role, phone, name in logins:
+                print(f"  {phone}  {role:<24} {name}")
+    db.close()
+    scheme = "https" if args.https else "http"
+    print(f"Baodao on {scheme}://{args.host}:{args.port}/  (data in {app.config['DATA_DIR']})",
+          flush=True)
+    options = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers,
+        "worker_class": "gthread",
+        "threads": args.threads,
+        "timeout": 60,
+        "accesslog": "-" if args.access_log else None,
+        "control_socket_disable": True,  # one shared socket path would clash between servers
+    }
+    if args.https:
+        from server.tls import ensure_certificate
+
+        extra_hosts = os.environ.get("BAODAO_TLS_HOSTS", "").split(",")
+        cert, key = ensure_certificate(Path(app.config["DATA_DIR"]),
+                                       [h.strip() for h in extra_hosts if h.strip()])
+        options.update(certfile=str(cert), keyfile=str(key))
+        print(f"TLS certificate: {cert} (self-signed; accept it once on each phone)")
+    _run_gunicorn(options)
+    return 0
+
+
+def _run_gunicorn(options: dict) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                if value is not None:
+                    self.cfg.set(key, value)
+
+        def load(self):
+            return create_app()  # each worker opens its own connections
+
+    Server().run()
+
+
+def cmd_create_user(args) -> int:
+    from server.auth import create_user
+    from server.places import find_place
+
+    app, db = _app_and_db()
+    place_id = None
+    if args.place:
+        kind = {"committee": "community"}.get(args.role, args.kind)
+        place = find_place(db, args.place, kind)
+        if place is None:
+            print(f"no single {kind} named {args.place!r}", file=sys.stderr)
+            return 2
+        place_id = place["id"]
+    password = args.password or getpass.getpass("password: ")
+    try:
+        user_id = create_user(db, args.phone, args.name, password, args.role, place_id=place_id)
+    except (ValueError, sqlite3.IntegrityError) as error:  # bad value, phone taken
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"user {user_id} created: {args.phone} {args.role}")
+    return 0
+
+
+def cmd_import_cadres(args) -> int:
+    from server.cadres import decode_csv, import_cadres
+
+    app, db = _app_and_db()
+    starts_on = args.starts_on or today(app.config["TIMEZONE"]).isoformat()
+    with app.app_context():
+        report = import_cadres(db, decode_csv(Path(args.file).read_bytes()), starts_on,
+                               initial_password=args.password)
+    for line, phone, password in report.created:
+        print(f"line {line}: created {phone} initial password {password}")
+    for line in report.assigned:
+        print(f"line {line}: existing cadre assigned")
+    for line, reason in report.errors:
+        print(f"line {line}: ERROR {reason}")
+    print(f"created {len(report.created)}, assigned {len(report.assigned)}, "
+          f"unchanged {len(report.unchanged)}, errors {len(report.errors)}")
+    return 1 if report.errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="run.py", description="Baodao (报到) server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--https", action="store_true", help="serve TLS (self-signed)")
+    parser.add_argument("--demo", action="store_true", help="fill an empty database with demo data")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BAODAO_WORKERS", 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BAODAO_THREADS", 4)))
+    parser.add_argument("--access-log", action="store_true")
+    commands = parser.add_subparsers(dest="command")
+    user = commands.add_parser("create-user", help="add an account")
+    user.add_argument("--phone", required=True)
+    user.add_argument("--name", required=True)
+    user.add_argument("--role", required=True, choices=["cadre", "leader", "committee", "admin"])
+    user.add_argument("--place", help="community (committee) or node name (admin)")
+    user.add_argument("--kind", default="district", help="kind of --place for an admin")
+    user.add_argument("--password", help="asked for when not given")
+    imp = commands.add_parser("import-cadres", help="import cadres from a CSV file")
+    imp.add_argument("file")
+    imp.add_argument("--password", help="one initial password for all new cadres")
+    imp.add_argument("--starts-on", help="assignment start day (default today)")
+    args = parser.parse_args(argv)
+    if args.command == "create-user":
+        return cmd_create_user(args)
+    if args.command == "import-cadres":
+        return cmd_import_cadres(args)
+    return cmd_serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Baodao (报到): the Flask application factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+ROOT = Path(__file__).resolve().parent.parent
+csrf = CSRFProtect()
+
+# Secrets that must never run a real deployment (copied from examples and docs).
+PLACEHOLDER_SECRETS = {"dev", "changeme", "change-me", "secret", "test"}
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("BAODAO_DATA") or ROOT / "data").resolve()
+
+
+def _secret_key(folder: Path) -> str:
+    """The session secret: made on first start, kept beside the database, never in the repo."""
+    path = folder / "secret_key"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Defaults, then BAODAO_* environment variables, then the `config` mapping (tests)."""
+    app = Flask(__name__, static_folder=None)
+    folder = Path((config or {}).get("DATA_DIR") or data_dir())
+    app.config.from_mapping(
+        DATA_DIR=str(folder),
+        DATABASE=str(folder / "baodao.db"),
+        TIMEZONE="Asia/Shanghai",
+        PUBLIC_URL="",                 # e.g. https://192.168.1.10:8443, printed on posters
+        CHECKIN_WINDOW_MINUTES=30,     # a second scan within this is the same check-in
+        LOGIN_WINDOW_SECONDS=900,
+        LOGIN_MAX_PER_ACCOUNT=5,
+        LOGIN_MAX_PER_ADDRESS=30,
+        CODE_MAX_PER_ADDRESS=20,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        HTTPS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),  # cadres stay logged in on their phone
+        WTF_CSRF_TIME_LIMIT=None,      # the token lives as long as the session
+        WTF_CSRF_HEADERS=["X-CSRFToken"],
+    )
+    app.config.from_prefixed_env("BAODAO")
+    if config:
+        app.config.update(config)
+    if "SECRET_KEY" not in app.config or not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _secret_key(Path(app.config["DATA_DIR"]))
+    elif app.config["SECRET_KEY"] in PLACEHOLDER_SECRETS and not app.config.get("TESTING"):
+        raise RuntimeError("BAODAO_SECRET_KEY is a placeholder; unset it to generate one")
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
+    app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["HTTPS"])
+
+    from . import auth, checkins, db, errors, posters, pwa, tallies
+
+    db.init_db(app.config["DATABASE"])
+    db.init_app(app)
+    errors.init_app(app)
+    csrf.init_app(app)
+    auth.init_app(app)
+    csrf.exempt(auth.session_login)
+    for module in (checkins, posters, tallies, pwa):
+        app.register_blueprint(module.bp)
+    pwa.init_app(app)
+    return app

@@ -1,0 +1,172 @@
+"""The one API error helper, and validation of request bodies against schemas/.
+
+Every API error has the shape
+{"error": {"code": "...", "message": "...", "fields": [{"path": "/json/pointer", "message": "..."}]}}
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask_wtf.csrf import CSRFError
+from jsonschema import Draft202012Validator, FormatChecker
+from werkzeug.exceptions import HTTPException
+
+from .i18n import t
+from .timeutil import parse_time
+
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+class ApiError(Exception):
+    """Raised anywhere under a request; answered as the error shape with `status`."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str | None = None,
+        fields: list[dict] | None = None,
+        headers: dict | None = None,
+        extra: dict | None = None,
+        **params: object,
+    ):
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.message = message if message is not None else t(code, **params)
+        self.fields = fields or []
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def response(self):
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        body.update(self.extra)
+        return jsonify({"error": body}), self.status, self.headers
+
+
+FORMATS = FormatChecker()
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_datetime_with_offset(value: object) -> bool:
+    """jsonschema only checks date-time when an optional package is present: check it here."""
+    if not isinstance(value, str):
+        return True
+    return parse_time(value) is not None
+
+
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMAS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FORMATS)
+
+
+def _pointer(parts) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _field_error(error) -> dict:
+    """One jsonschema error as {path, message, rule} in the user's language."""
+    path = list(error.absolute_path)
+    rule = error.validator
+    if rule == "required":
+        # error.message is "'name' is a required property": point at the missing field itself.
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        path.append(missing)
+        message = t("rule_required")
+    elif rule == "additionalProperties":
+        extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        path.append(extras[0] if extras else "")
+        message = t("rule_additionalProperties")
+    elif rule == "type":
+        message = t("rule_type", expected=error.validator_value)
+    elif rule in ("minLength", "maxLength", "minimum", "maximum"):
+        message = t(f"rule_{rule}", limit=error.validator_value)
+    elif rule == "enum":
+        message = t("rule_enum", options=", ".join(map(str, error.validator_value)))
+    elif rule == "format" and error.validator_value == "date-time":
+        message = t("rule_date_time")
+    elif rule == "format":
+        message = t("rule_format", format=error.validator_value)
+    elif rule == "pattern":
+        message = t("rule_pattern")
+    else:
+        message = t("rule_other", rule=rule)
+    return {"path": _pointer(path), "message": message, "rule": rule}
+
+
+def validation_errors(schema_name: str, document: Any, prefix: str = "") -> list[dict]:
+    """All schema errors of `document`, JSON pointers prefixed by `prefix` (e.g. '/records/3')."""
+    errors = sorted(_validator(schema_name).iter_errors(document), key=lambda e: list(e.path))
+    fields = [_field_error(e) for e in errors]
+    for f in fields:
+        f["path"] = prefix + f["path"]
+    return fields
+
+
+def validate(schema_name: str, document: Any) -> dict:
+    """Raise a 422 ApiError naming every bad field; return the document when it is valid."""
+    fields = validation_errors(schema_name, document)
+    if fields:
+        raise ApiError(422, "invalid", fields=fields)
+    return document
+
+
+def json_body(schema_name: str) -> dict:
+    """The request's JSON body, validated against schemas/<schema_name>.json."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json")
+    return validate(schema_name, body)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ApiError, lambda e: e.response())
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(e):
+        return ApiError(400, "csrf", extra={"reason": e.description}).response()
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        if not _wants_json():
+            return e
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        code = codes.get(e.code or 500)
+        if code is None:
+            return jsonify({"error": {"code": e.name.lower().replace(" ", "_"),
+                                      "message": e.description}}), e.code
+        extra = {}
+        if code == "too_large":
+            extra["limits"] = {"max_content_length": app.config["MAX_CONTENT_LENGTH"]}
+        return ApiError(e.code, code, extra=extra).response()
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def storage_error(e):
+        # Disk full, read-only file, lock not granted in time: the phone must keep its outbox.
+        app.logger.error("storage error: %s", e)
+        if _wants_json():
+            return ApiError(503, "storage_unavailable", headers={"Retry-After": "30"}).response()
+        return t("storage_unavailable"), 503, {"Retry-After": "30"}
+
+    @app.errorhandler(Exception)
+    def unexpected(e):
+        if isinstance(e, HTTPException):
+            return http_error(e)
+        app.logger.exception("unhandled error")
+        if _wants_json():
+            return ApiError(500, "server_error").response()
+        return t("server_error"), 500

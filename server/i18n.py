@@ -1,0 +1,84 @@
+"""Server-side messages in Simplified Chinese (default) and English (when the user picks it).
+
+The user's choice is the `lang` cookie the PWA sets; Accept-Language is ignored on purpose,
+since many phones in China report an English browser language.
+"""
+
+from __future__ import annotations
+
+from flask import has_request_context, request
+
+LANGUAGES = ("zh", "en")
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # key: (zh, en)
+    "bad_credentials": ("手机号或密码错误", "Wrong phone number or password"),
+    "too_many_attempts": (
+        "尝试次数过多，请{minutes}分钟后再试",
+        "Too many attempts; try again in {minutes} minutes",
+    ),
+    "login_required": ("请先登录", "Please log in first"),
+    "forbidden": ("您无权访问此内容", "You are not allowed to access this"),
+    "not_found": ("未找到", "Not found"),
+    "method_not_allowed": ("不支持此请求方法", "Method not allowed"),
+    "csrf": ("安全校验失败，请刷新页面后重试", "Security check failed; reload the page and retry"),
+    "invalid_json": ("请求体必须是 JSON 对象", "The request body must be a JSON object"),
+    "invalid": ("提交的内容有误", "Some fields are not valid"),
+    "too_large": ("请求过大", "Request too large"),
+    "server_error": ("服务器内部错误，数据未保存，请稍后重试", "Server error; nothing was saved, retry later"),
+    "storage_unavailable": (
+        "服务器存储暂不可用，记录已保留在手机上，请稍后再发送",
+        "Server storage unavailable; your records stay on the phone, send them later",
+    ),
+    "wrong_password": ("原密码错误", "The current password is wrong"),
+    "password_changed": ("密码已修改", "Password changed"),
+    "poster_invalid": (
+        "二维码无效：不是本系统签发的海报",
+        "Invalid QR code: this poster was not issued by this system",
+    ),
+    "poster_unknown": ("找不到此海报，请联系社区重新打印", "Unknown poster; ask the committee"),
+    "poster_revoked": (
+        "此海报已作废，请扫描社区张贴的新海报",
+        "This poster was revoked; scan the new poster",
+    ),
+    "code_unknown": ("报到码不存在或已作废", "No active poster has this code"),
+    "conflict": (
+        "此编号的记录已存在且内容不同，服务器保留原记录",
+        "A different record with this id already exists; the stored one is kept",
+    ),
+    "checkin_unknown": ("找不到要签退的报到记录", "The check-in to close was not found"),
+    "checkin_not_yours": ("只能签退自己的报到", "You can only check out of your own check-in"),
+    "already_checked_out": ("此报到已签退", "This check-in was already closed"),
+    "checkout_before_checkin": ("签退时间早于报到时间", "Check-out time is before the check-in"),
+    # JSON Schema rules, by validator keyword
+    "rule_required": ("必填", "is required"),
+    "rule_type": ("类型应为 {expected}", "must be of type {expected}"),
+    "rule_minLength": ("至少 {limit} 个字符", "must have at least {limit} characters"),
+    "rule_maxLength": ("最多 {limit} 个字符", "must have at most {limit} characters"),
+    "rule_pattern": ("格式不正确", "has the wrong format"),
+    "rule_format": ("格式不正确（应为 {format}）", "has the wrong format (expected {format})"),
+    "rule_enum": ("取值应为 {options} 之一", "must be one of {options}"),
+    "rule_minimum": ("不能小于 {limit}", "must be at least {limit}"),
+    "rule_maximum": ("不能大于 {limit}", "must be at most {limit}"),
+    "rule_additionalProperties": ("不允许的字段", "is not an allowed field"),
+    "rule_other": ("不符合规则：{rule}", "breaks the rule: {rule}"),
+    "rule_date_time": (
+        "应为带时区的时间，如 2026-11-26T08:15:00+08:00",
+        "must be a time with its UTC offset, like 2026-11-26T08:15:00+08:00",
+    ),
+}
+
+
+def current_language() -> str:
+    if has_request_context():
+        lang = request.cookies.get("lang", "") or request.args.get("lang", "")
+        if lang.lower().startswith("en"):
+            return "en"
+    return "zh"
+
+
+def t(key: str, lang: str | None = None, **params: object) -> str:
+    """The message for `key` in the user's language, with {params} filled in."""
+    zh, en = MESSAGES[key]
+    text = en if (lang or current_language()) == "en" else zh
+    return text.format(**params) if params else text

@@ -1,0 +1,79 @@
+"""Serves the PWA's static files, the poster URL /c/<token>, /healthz, and security headers."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, send_from_directory
+
+from . import ROOT, posters
+from .db import get_db
+from .errors import ApiError
+from .i18n import current_language
+from .migrations import MIGRATIONS, schema_version
+
+PWA_DIR = ROOT / "pwa"
+SCHEMAS_DIR = ROOT / "schemas"
+
+bp = Blueprint("pwa", __name__)
+
+# No inline script anywhere; images from ourselves and data: (QR previews); no framing.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; "
+       "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _no_cache(response: Response) -> Response:
+    # The service worker does the caching; the network copy must always be current.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/")
+def index():
+    return _no_cache(send_from_directory(PWA_DIR, "index.html"))
+
+
+@bp.get("/<path:filename>")
+def static_file(filename: str):
+    return _no_cache(send_from_directory(PWA_DIR, filename))
+
+
+@bp.get("/schemas/<path:filename>")
+def schema_file(filename: str):
+    return _no_cache(send_from_directory(SCHEMAS_DIR, filename))
+
+
+@bp.get("/c/<token>")
+def poster_page(token: str):
+    """A poster's URL: the app itself (which logs in if needed, then offers 报到)."""
+    try:
+        posters.resolve_token(get_db(), token)
+    except ApiError as error:
+        # A clear page for torn, forged or revoked posters, not a stack trace.
+        html = render_template("poster_error.html", message=error.message,
+                               lang=current_language())
+        return html, error.status
+    return index()
+
+
+@bp.get("/healthz")
+def healthz():
+    db = get_db()
+    version = schema_version(db)
+    ready = version == len(MIGRATIONS)
+    body = {"status": "ok" if ready else "migrating", "schema_version": version}
+    return jsonify(body), 200 if ready else 503
+
+
+def init_app(app) -> None:
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if current_app.config["HTTPS"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if response.mimetype == "application/json":
+            headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,93 @@
+"""A cadre scans a poster, logs in there, reports, and sees it; the committee sees it too."""
+
+from playwright.sync_api import expect
+
+DEMO_PASSWORD = "demo1234"
+CADRE = "13800000002"          # 张丽华, assigned to 和平社区
+COMMITTEE = "13900000101"      # 和平社区居委会
+OTHER_COMMITTEE = "13900000102"  # 光明社区居委会
+
+
+def api_login(context, phone):
+    response = context.request.post("/api/session",
+                                    data={"phone": phone, "password": DEMO_PASSWORD})
+    assert response.ok, response.text()
+    return response.json()
+
+
+def test_scan_login_report_and_committee_sees_it(phone):
+    # The committee prints the poster: its URL is what the phone's camera opens.
+    office = phone()
+    me = api_login(office, COMMITTEE)
+    community_id = me["user"]["place"]["id"]
+    posters = office.request.get(f"/api/places/{community_id}/posters").json()["posters"]
+    poster_url = posters[0]["url"]
+
+    cadre = phone()
+    page = cadre.new_page()
+    page.goto(poster_url)
+    # Not logged in: the login comes first, on the poster's own URL.
+    page.get_by_test_id("login-phone").fill(CADRE)
+    page.get_by_test_id("login-password").fill(DEMO_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("place-name")).to_contain_text("和平社区")
+    button = page.get_by_test_id("checkin-button")
+    box = button.bounding_box()
+    assert box["width"] >= 120 and box["height"] >= 120  # a thumb-sized target
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360  # fits a 360-px screen
+    button.click()
+    expect(page.get_by_test_id("checkin-success")).to_be_visible()
+
+    # Scanning again shows the open check-in rather than making a second one.
+    page.goto(poster_url)
+    expect(page.get_by_test_id("open-checkin")).to_be_visible()
+
+    page.goto("/#/")
+    rows = page.get_by_test_id("checkin-row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("和平社区")
+
+    # The committee of 和平社区 sees the cadre in today's list.
+    staff = phone().new_page()
+    staff.goto("/")
+    staff.get_by_test_id("login-phone").fill(COMMITTEE)
+    staff.get_by_test_id("login-password").fill(DEMO_PASSWORD)
+    staff.get_by_test_id("login-submit").click()
+    expect(staff.get_by_test_id("dashboard-reported")).to_contain_text("张丽华")
+
+    # The committee of another community does not.
+    other = phone()
+    api_login(other, OTHER_COMMITTEE)
+    assert other.request.get(f"/api/places/{community_id}/today").status == 403
+
+
+def test_manual_code_and_english(phone, live_server):
+    office = phone()
+    me = api_login(office, COMMITTEE)
+    posters = office.request.get(f"/api/places/{me['user']['place']['id']}/posters").json()
+    gate = posters["posters"][1]  # a checkpoint: the check-in opens a watch shift
+
+    cadre = phone()
+    page = cadre.new_page()
+    page.goto("/")
+    page.get_by_test_id("lang-switch").click()
+    page.get_by_test_id("login-phone").fill("13800000003")
+    page.get_by_test_id("login-password").fill(DEMO_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    code = gate["manual_code"]
+    page.get_by_test_id("manual-code").fill(f"{code[:4]} {code[4:]}")
+    page.get_by_test_id("manual-code-submit").click()
+    expect(page.get_by_test_id("checkpoint-name")).to_contain_text(gate["checkpoint"]["name"])
+    page.get_by_test_id("checkin-button").click()
+    expect(page.get_by_test_id("checkin-success")).to_be_visible()
+    page.goto("/#/")
+    expect(page.get_by_test_id("checkin-row").first).to_contain_text(gate["checkpoint"]["name"])
+    page.get_by_test_id("checkout-button").first.click()
+    expect(page.get_by_test_id("checkout-button")).to_have_count(0)
+
+
+def test_bad_poster_url_gives_a_clear_page(phone, live_server):
+    page = phone().new_page()
+    response = page.goto("/c/forged-token")
+    assert response.status == 404
+    expect(page.locator("h1")).to_contain_text("二维码无效")

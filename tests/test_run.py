@@ -1,0 +1,65 @@
+"""The command line: demo data, users, the TLS certificate."""
+
+from cryptography import x509
+
+import run
+from server.db import connect, init_db
+from server.demo import seed
+from server.tls import ensure_certificate
+
+
+def test_demo_district(tmp_path):
+    path = tmp_path / "demo.db"
+    init_db(path)
+    db = connect(path)
+    with db.atomic():
+        logins = seed(db, "2026-11-26")
+    kinds = dict(db.execute("SELECT kind, count(*) FROM places GROUP BY kind").fetchall())
+    assert kinds == {"district": 1, "town": 2, "community": 6, "grid": 12}
+    per_community = [n for (n,) in db.execute(
+        "SELECT count(k.id) FROM places p LEFT JOIN checkpoints k ON k.community_id = p.id "
+        "WHERE p.kind = 'community' GROUP BY p.id")]
+    assert all(1 <= n <= 2 for n in per_community)
+    roles = dict(db.execute("SELECT role, count(*) FROM users GROUP BY role").fetchall())
+    assert roles["cadre"] + roles["leader"] == 30 and roles["committee"] == 6
+    assert db.execute("SELECT count(*) FROM home_units").fetchone()[0] >= 4
+    assert db.execute("SELECT count(*) FROM assignments").fetchone()[0] == 30
+    assert any(role.startswith("committee") for role, _, _ in logins)
+    # A second --demo on the same file adds nothing.
+    assert seed(db, "2026-11-26") is None
+    assert db.execute("SELECT count(*) FROM users").fetchone()[0] == sum(roles.values())
+
+
+def test_create_user_cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BAODAO_DATA", str(tmp_path))
+    init_db(tmp_path / "baodao.db")
+    from server.places import create_place
+
+    db = connect(tmp_path / "baodao.db")
+    district = create_place(db, "新区", "district")
+    create_place(db, "新社区", "community", create_place(db, "新街道", "town", district))
+    assert run.main(["create-user", "--phone", "13911112222", "--name", "管理员", "--role",
+                     "admin", "--place", "新区", "--password", "long-enough-1"]) == 0
+    assert run.main(["create-user", "--phone", "13911113333", "--name", "居委会", "--role",
+                     "committee", "--place", "新社区", "--password", "long-enough-1"]) == 0
+    # Same phone again, a short password, an unknown place: clear errors, exit 2.
+    assert run.main(["create-user", "--phone", "13911112222", "--name", "x", "--role", "cadre",
+                     "--password", "long-enough-1"]) == 2
+    assert run.main(["create-user", "--phone", "13911114444", "--name", "x", "--role", "cadre",
+                     "--password", "short"]) == 2
+    assert run.main(["create-user", "--phone", "13911115555", "--name", "x", "--role",
+                     "committee", "--place", "无此社区", "--password", "long-enough-1"]) == 2
+    assert "error" in capsys.readouterr().err
+    assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 2
+
+
+def test_self_signed_certificate(tmp_path):
+    cert_path, key_path = ensure_certificate(tmp_path, hosts=["192.168.8.20", "baodao.lan"])
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert "baodao.lan" in names.get_values_for_type(x509.DNSName)
+    assert any(str(ip) == "192.168.8.20" for ip in names.get_values_for_type(x509.IPAddress))
+    assert key_path.stat().st_mode & 0o077 == 0
+    # Made once: a second call keeps the same certificate (phones accepted it already).
+    assert ensure_certificate(tmp_path)[0].read_bytes() == cert_path.read_bytes()
