@@ -123,7 +123,7 @@ const dict = {
     'lang.switch': '中文',
     'lang.switch_label': '切换到中文',
     'nav.home': 'Home',
-    'nav.password': 'Change password',
+    'nav.password': 'Password',
     'nav.logout': 'Log out',
 
     'login.title': 'Log in',

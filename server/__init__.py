@@ -46,7 +46,8 @@ def create_app(config: dict | None = None) -> Flask:
         LOGIN_MAX_PER_ACCOUNT=5,
         LOGIN_MAX_PER_ADDRESS=30,
         CODE_MAX_PER_ADDRESS=20,
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=1024 * 1024,  # bytes per request, a sync batch included
+        SYNC_MAX_RECORDS=200,          # records per sync batch; the phone sends 50 at a time
         HTTPS=False,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -64,7 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
     app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["HTTPS"])
 
-    from . import auth, checkins, db, errors, posters, pwa, tallies
+    from . import auth, checkins, db, errors, posters, pwa, sync, tallies
 
     db.init_db(app.config["DATABASE"])
     db.init_app(app)
@@ -72,7 +73,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_app(app)
     csrf.exempt(auth.session_login)
-    for module in (checkins, posters, tallies, pwa):
+    for module in (checkins, posters, tallies, sync, pwa):
         app.register_blueprint(module.bp)
     pwa.init_app(app)
     return app

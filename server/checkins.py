@@ -184,6 +184,19 @@ def checkin_json(db: sqlite_utils.Database, row: dict) -> dict:
     }
 
 
+def store_checkin(db: sqlite_utils.Database, user, record: dict,
+                  device_id: str | None) -> tuple[str, dict]:
+    """The sync endpoint's entry: a repeat scan counts as a duplicate of the earlier check-in."""
+    status, row = record_checkin(db, user.id, record, device_id)
+    return ("duplicate" if status == "repeat" else status), checkin_json(db, row)
+
+
+def store_checkout(db: sqlite_utils.Database, user, record: dict,
+                   device_id: str | None) -> tuple[str, dict]:
+    status, row = record_checkout(db, user.id, record, device_id)
+    return status, checkin_json(db, row)
+
+
 # --- routes -----------------------------------------------------------------------------------
 
 STATUS_CODES = {"created": 201, "duplicate": 200, "repeat": 200}

@@ -8,6 +8,7 @@ BEGIN IMMEDIATE so two writers can never both pass the same check.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,9 +60,23 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 @contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """BEGIN IMMEDIATE ... COMMIT: takes the write lock before the first read."""
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock before the first read.
+
+    Nested inside another write_transaction it is a savepoint, so a sync batch can run all
+    its records in one transaction (one fsync) while one bad record rolls back alone.
+    """
     if db.conn.in_transaction:
-        raise RuntimeError("write_transaction cannot be nested")
+        name = f"record_{secrets.token_hex(8)}"
+        db.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                db.conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        db.conn.execute(f"RELEASE SAVEPOINT {name}")
+        return
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         yield db

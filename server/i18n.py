@@ -25,7 +25,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "invalid_json": ("请求体必须是 JSON 对象", "The request body must be a JSON object"),
     "invalid": ("提交的内容有误", "Some fields are not valid"),
     "too_large": ("请求过大", "Request too large"),
-    "server_error": ("服务器内部错误，数据未保存，请稍后重试", "Server error; nothing was saved, retry later"),
+    "server_error": (
+        "服务器内部错误，数据未保存，请稍后重试", "Server error; nothing was saved, retry later"
+    ),
     "storage_unavailable": (
         "服务器存储暂不可用，记录已保留在手机上，请稍后再发送",
         "Server storage unavailable; your records stay on the phone, send them later",

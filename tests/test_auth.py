@@ -1,4 +1,4 @@
-from conftest import PASSWORD, PHONES, Api
+from helpers import PASSWORD, PHONES, Api
 
 
 def test_login_session_logout(app, anon):

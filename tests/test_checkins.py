@@ -1,7 +1,7 @@
 import threading
 from datetime import datetime, timedelta
 
-from conftest import SHANGHAI, Api, new_id, shanghai_time
+from helpers import SHANGHAI, Api, new_id, shanghai_time
 
 from server.db import connect
 

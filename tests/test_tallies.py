@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta
 
-from conftest import SHANGHAI, new_id, shanghai_time
+from helpers import SHANGHAI, new_id, shanghai_time
 
 
 def report(api, token, when=None):

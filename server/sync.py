@@ -1,0 +1,126 @@
+"""POST /api/sync and GET /api/sync/changes: the phone's outbox and its offline data.
+
+A sync batch is {"device_id", "records": [{"id", "type", "recorded_at", "data"}]}. Each record
+goes through the same store function as its live route (RECORD_TYPES), and gets one result,
+in order: created | duplicate | conflict | invalid. The whole batch runs in one BEGIN
+IMMEDIATE transaction with a savepoint per record, committed before the answer is sent, so an
+acknowledged record is durable and one bad record rolls back alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlite_utils
+from flask import Blueprint, current_app, jsonify, request
+from flask_login import current_user
+
+from . import checkins, posters
+from .auth import User, require_role
+from .db import get_db, write_transaction
+from .errors import ApiError, json_body, validation_errors
+from .i18n import t
+from .timeutil import now_utc, today, utc_text
+
+bp = Blueprint("sync", __name__)
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """How one type of phone record is validated (schemas/<schema>.json) and stored."""
+
+    schema: str
+    store: Callable[[sqlite_utils.Database, User, dict, str | None], tuple[str, dict]]
+
+
+RECORD_TYPES: dict[str, RecordType] = {
+    "checkin": RecordType("checkin", checkins.store_checkin),
+    "checkout": RecordType("checkout", checkins.store_checkout),
+}
+
+
+def _data_pointer(path: str) -> str:
+    """A field pointer of the flattened record, as a pointer into the sync record."""
+    if path in ("/id", "/recorded_at") or path.startswith(("/id/", "/recorded_at/")):
+        return path
+    return "/data" + path
+
+
+def sync_record(db: sqlite_utils.Database, user: User, record: dict,
+                device_id: str | None) -> dict:
+    """One record of a batch → its result. Never raises for a bad record."""
+    result: dict = {"id": record.get("id") if isinstance(record, dict) else None}
+    if not isinstance(record, dict):
+        return {**result, "status": "invalid", "errors": [
+            {"path": "", "message": t("rule_type", expected="object"), "rule": "type"}]}
+    envelope_errors = validation_errors("sync_record", record)
+    record_type = RECORD_TYPES.get(record.get("type"))
+    if envelope_errors or record_type is None:
+        return {**result, "status": "invalid", "errors": envelope_errors or [
+            {"path": "/type", "message": t("rule_enum", options=", ".join(RECORD_TYPES)),
+             "rule": "enum"}]}
+    flat = {**record["data"], "id": record["id"], "recorded_at": record["recorded_at"]}
+    errors = validation_errors(record_type.schema, flat)
+    if errors:
+        for error in errors:
+            error["path"] = _data_pointer(error["path"])
+        return {**result, "status": "invalid", "errors": errors}
+    try:
+        status, stored = record_type.store(db, user, flat, device_id)
+    except ApiError as error:
+        fields = [{**f, "path": _data_pointer(f["path"])} for f in error.fields]
+        return {**result, "status": "invalid", "code": error.code,
+                "errors": fields or [{"path": "", "message": error.message, "rule": error.code}]}
+    result["status"] = status
+    if status == "conflict":
+        result["stored"] = stored
+        result["code"] = "conflict"
+        result["errors"] = [{"path": "", "message": t("conflict"), "rule": "conflict"}]
+    elif status == "duplicate" and stored.get("id") != record["id"]:
+        result["duplicate_of"] = stored.get("id")  # a repeat scan: the earlier record stands
+    return result
+
+
+@bp.post("/api/sync")
+@require_role()
+def sync():
+    max_records = current_app.config["SYNC_MAX_RECORDS"]
+    body = request.get_json(silent=True)
+    if isinstance(body, dict) and isinstance(body.get("records"), list) \
+            and len(body["records"]) > max_records:
+        raise ApiError(413, "too_large", extra={"limits": {
+            "max_records": max_records,
+            "max_content_length": current_app.config["MAX_CONTENT_LENGTH"]}})
+    body = json_body("sync")
+    db = get_db()
+    device_id = body.get("device_id")
+    with write_transaction(db):
+        results = [sync_record(db, current_user, record, device_id)
+                   for record in body["records"]]
+    return jsonify({"results": results, "server_time": utc_text(now_utc())})
+
+
+@bp.get("/api/sync/changes")
+@require_role()
+def changes():
+    """What the phone needs offline: the posters of its communities, its open check-ins.
+
+    The collections are small and sent whole (`"full": true`) on every call for now; the cursor
+    is the server time of this answer, for the delta collections that come with households.
+    """
+    db = get_db()
+    community_ids = [r[0] for r in db.execute(
+        """SELECT DISTINCT community_id FROM assignments WHERE user_id = ?
+           AND (ends_on IS NULL OR ends_on >= ?)""",
+        [current_user.id, today(current_app.config["TIMEZONE"]).isoformat()])]
+    if current_user.place and current_user.place["kind"] == "community":
+        community_ids.append(current_user.place["id"])
+    live = [posters.poster_json(p) for cid in dict.fromkeys(community_ids)
+            for p in posters.live_posters_of(db, cid)]
+    mine = [checkins.checkin_json(db, r) for r in checkins.checkins_of_user(db, current_user.id, 20)]
+    return jsonify({
+        "cursor": utc_text(now_utc()),
+        "posters": {"full": True, "items": live},
+        "checkins": {"full": True, "items": mine},
+    })
