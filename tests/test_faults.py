@@ -1,0 +1,176 @@
+"""Fault test: the real server (run.py, gunicorn) is SIGKILLed while phones sync.
+
+PITFALLS 17 and 22: every record the server acknowledged is there after the restart, the
+phones' retries double nothing, and the database file passes integrity_check.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from helpers import SHANGHAI
+
+ROOT = Path(__file__).resolve().parents[1]
+CADRES = ["13800000001", "13800000002", "13800000003", "13800000004", "13800000005"]
+COMMITTEE = "13900000101"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data: Path, port: int):
+        self.data, self.port, self.process = data, port, None
+
+    def start(self):
+        env = {**os.environ, "BAODAO_DATA": str(self.data)}
+        self.process = subprocess.Popen(
+            [sys.executable, "run.py", "--demo", "--port", str(self.port), "--workers", "2"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its own process group: kill master and workers at once
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def kill(self):
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+
+
+class Phone:
+    """A phone's session: cookie jar, CSRF token, and an outbox it empties by sync."""
+
+    def __init__(self, base: str, phone: str):
+        self.base, self.phone = base, phone
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.csrf = None
+
+    def call(self, method: str, path: str, body=None):
+        headers = {"Content-Type": "application/json"}
+        if self.csrf:
+            headers["X-CSRFToken"] = self.csrf
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers=headers)
+        try:
+            with self.opener.open(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def login(self):
+        status, body = self.call("POST", "/api/session", {"phone": self.phone,
+                                                          "password": "demo1234"})
+        assert status == 200, body
+        self.csrf = body["csrf_token"]
+
+
+def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
+    server = Server(tmp_path, _free_port())
+    server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        office = Phone(base, COMMITTEE)
+        office.login()
+        _, me = office.call("GET", "/api/session")
+        _, posters = office.call("GET", f"/api/places/{me['user']['place']['id']}/posters")
+        token = posters["posters"][0]["token"]
+
+        # Each phone has 8 batches of 10 check-ins, 31 minutes apart (no repeat-scan merging).
+        now = datetime.now(SHANGHAI)
+        outboxes = {}
+        for phone in CADRES:
+            records = [{"id": str(uuid.uuid4()), "type": "checkin",
+                        "recorded_at": (now - timedelta(minutes=31 * k)).isoformat(),
+                        "data": {"token": token}} for k in range(80)]
+            outboxes[phone] = [records[i:i + 10] for i in range(0, 80, 10)]
+        acknowledged: set[str] = set()
+        lock = threading.Lock()
+
+        def run_phone(phone_number):
+            phone = Phone(base, phone_number)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    phone.login()
+                    break
+                except (OSError, AssertionError):
+                    time.sleep(0.2)
+            for batch in outboxes[phone_number]:
+                while time.monotonic() < deadline:
+                    try:
+                        status, body = phone.call("POST", "/api/sync",
+                                                  {"device_id": phone_number, "records": batch})
+                    except OSError:  # connection refused or cut: keep the batch, retry
+                        time.sleep(0.2)
+                        continue
+                    if status == 401:
+                        phone.login()
+                        continue
+                    if status != 200:
+                        time.sleep(0.2)
+                        continue
+                    statuses = {r["id"]: r["status"] for r in body["results"]}
+                    assert set(statuses.values()) <= {"created", "duplicate"}, body
+                    with lock:
+                        acknowledged.update(statuses)
+                    break
+
+        threads = [threading.Thread(target=run_phone, args=(p,)) for p in CADRES]
+        for thread in threads:
+            thread.start()
+        # Kill once some batches are in and others are in flight.
+        while len(acknowledged) < 60:
+            time.sleep(0.01)
+        server.kill()
+        acknowledged_before_kill = set(acknowledged)
+        time.sleep(0.5)
+        server.start()
+        for thread in threads:
+            thread.join()
+
+        # A phone that lost the answers sends everything again: all duplicates.
+        phone = Phone(base, CADRES[0])
+        phone.login()
+        for batch in outboxes[CADRES[0]]:
+            _, body = phone.call("POST", "/api/sync", {"device_id": "x", "records": batch})
+            assert {r["status"] for r in body["results"]} == {"duplicate"}
+    finally:
+        server.stop()
+
+    all_ids = {r["id"] for batches in outboxes.values() for batch in batches for r in batch}
+    db = sqlite3.connect(tmp_path / "baodao.db")
+    stored = [row[0] for row in db.execute("SELECT id FROM checkins")]
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert len(acknowledged_before_kill) < len(all_ids)  # the kill really cut syncing short
+    assert acknowledged_before_kill <= set(stored)  # nothing acknowledged was lost
+    assert len(stored) == len(set(stored)) == len(all_ids)  # each exactly once
+    assert set(stored) == all_ids == acknowledged
