@@ -148,7 +148,9 @@ def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
         for thread in threads:
             thread.start()
         # Kill once some batches are in and others are in flight.
+        wait_until = time.monotonic() + 60
         while len(acknowledged) < 60:
+            assert time.monotonic() < wait_until, "the phones never got going"
             time.sleep(0.01)
         server.kill()
         acknowledged_before_kill = set(acknowledged)
