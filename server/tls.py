@@ -29,12 +29,19 @@ def local_addresses() -> list[str]:
     return sorted(found)
 
 
+def _names_in(cert_path: Path) -> set[str]:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return ({str(n) for n in names.get_values_for_type(x509.DNSName)}
+            | {str(ip) for ip in names.get_values_for_type(x509.IPAddress)})
+
+
 def ensure_certificate(folder: Path, hosts: list[str] | None = None) -> tuple[Path, Path]:
     """Return (cert, key) paths under folder/tls, creating them on first use."""
     tls = folder / "tls"
     cert_path, key_path = tls / "cert.pem", tls / "key.pem"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
+    if cert_path.exists() and key_path.exists() and set(hosts or []) <= _names_in(cert_path):
+        return cert_path, key_path  # kept: phones have accepted this one already
     tls.mkdir(parents=True, exist_ok=True)
     names = ["localhost", socket.gethostname(), *local_addresses(), *(hosts or [])]
     alt_names: list[x509.GeneralName] = []

@@ -61,5 +61,8 @@ def test_self_signed_certificate(tmp_path):
     assert "baodao.lan" in names.get_values_for_type(x509.DNSName)
     assert any(str(ip) == "192.168.8.20" for ip in names.get_values_for_type(x509.IPAddress))
     assert key_path.stat().st_mode & 0o077 == 0
-    # Made once: a second call keeps the same certificate (phones accepted it already).
-    assert ensure_certificate(tmp_path)[0].read_bytes() == cert_path.read_bytes()
+    # Made once: a second call keeps the same certificate (phones accepted it already)...
+    first = cert_path.read_bytes()
+    assert ensure_certificate(tmp_path, hosts=["baodao.lan"])[0].read_bytes() == first
+    # ...unless it lacks a name the server is now asked to serve.
+    assert ensure_certificate(tmp_path, hosts=["10.1.2.3"])[0].read_bytes() != first
