@@ -55,6 +55,11 @@ def poster_page(token: str):
     return index()
 
 
+@bp.get("/api/openapi.json")
+def openapi():
+    return _no_cache(send_from_directory(SCHEMAS_DIR, "openapi.json"))
+
+
 @bp.get("/healthz")
 def healthz():
     db = get_db()
