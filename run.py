@@ -3,6 +3,8 @@
     python run.py [--host 127.0.0.1] [--port 8000] [--https] [--demo]   serve (gunicorn)
     python run.py create-user --phone ... --name ... --role ... [--place ...]
     python run.py import-cadres cadres.csv [--password ...] [--starts-on YYYY-MM-DD]
+    python run.py backup [--to FILE]        online, while the server runs
+    python run.py restore FILE              with the server stopped
 """
 
 from __future__ import annotations
@@ -122,6 +124,23 @@ def cmd_import_cadres(args) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_backup(args) -> int:
+    from server.backup import backup
+
+    app = create_app()
+    print(f"backup written to {backup(app.config['DATABASE'], args.to)}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from server.backup import restore
+
+    database = data_dir() / "baodao.db"
+    kept = restore(args.file, database)
+    print(f"restored {args.file} into {database}; the previous database is kept as {kept}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run.py", description="Baodao (报到) server")
     parser.add_argument("--host", default="127.0.0.1")
@@ -143,7 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("file")
     imp.add_argument("--password", help="one initial password for all new cadres")
     imp.add_argument("--starts-on", help="assignment start day (default today)")
+    back = commands.add_parser("backup", help="online backup of the database (server may run)")
+    back.add_argument("--to", help="file to write (default data/backups/baodao-<time>.db)")
+    rest = commands.add_parser("restore", help="replace the database by a backup (server stopped)")
+    rest.add_argument("file")
     args = parser.parse_args(argv)
+    if args.command == "backup":
+        return cmd_backup(args)
+    if args.command == "restore":
+        return cmd_restore(args)
     if args.command == "create-user":
         return cmd_create_user(args)
     if args.command == "import-cadres":
