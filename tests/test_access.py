@@ -1,0 +1,133 @@
+"""The access matrix: every route × every role × own/other jurisdiction → expected status.
+
+`test_every_route_is_in_the_matrix` enumerates the app's URL map, so a new route fails the
+suite until its row is written here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from helpers import PASSWORD, PHONES, Api, new_id, shanghai_time
+
+ROLES = ["anon", "cadre_A", "leader_A", "committee_A", "committee_B", "admin", "town2_admin"]
+
+
+def everyone(status):
+    return dict.fromkeys(ROLES, status)
+
+
+def logged_in(status, anon=401):
+    return {**everyone(status), "anon": anon}
+
+
+def staff_of_A(ok, denied=403, anon=401):
+    """Committee of A and the district admin may; B's committee, town 2's admin, cadres may not."""
+    return {"anon": anon, "cadre_A": denied, "leader_A": denied, "committee_A": ok,
+            "committee_B": denied, "admin": ok, "town2_admin": denied}
+
+
+class Ctx:
+    """What a request needs: the world's ids, live tokens, a check-in of cadre_A."""
+
+    def __init__(self, app, world, poster_token):
+        self.app, self.world, self.poster_token = app, world, poster_token
+
+    def poster_id(self, community="A"):
+        from server.db import connect
+
+        token = self.poster_token(community)
+        db = connect(self.app.config["DATABASE"])
+        try:
+            return db.execute("SELECT id FROM posters WHERE revoked_at IS NULL AND "
+                              "checkpoint_id IS NULL AND community_id = ?",
+                              [self.world[community]]).fetchone()[0], token
+        finally:
+            db.close()
+
+    def cadre_checkin(self):
+        api = Api(self.app)
+        api.login(PHONES["cadre_A"])
+        body = {"id": new_id(), "token": self.poster_token("A", "gateA"),
+                "recorded_at": shanghai_time()}
+        assert api.post("/api/checkins", json=body).status_code == 201
+        return body["id"]
+
+
+def _checkin_body(ctx):
+    return {"id": new_id(), "token": ctx.poster_token("A"), "recorded_at": shanghai_time()}
+
+
+# (method, rule) → (function making (url, json body) from ctx, expected status per role)
+MATRIX = {
+    ("GET", "/api/session"): (lambda c: ("/api/session", None), everyone(200)),
+    ("POST", "/api/session"): (lambda c: ("/api/session", {"phone": PHONES["cadre_B"],
+                                                           "password": PASSWORD}), everyone(200)),
+    ("DELETE", "/api/session"): (lambda c: ("/api/session", None), everyone(200)),
+    ("POST", "/api/session/password"): (
+        lambda c: ("/api/session/password", {"old_password": "wrong", "new_password": "x" * 9}),
+        logged_in(403)),
+    ("GET", "/api/posters/resolve"): (
+        lambda c: (f"/api/posters/resolve?token={c.poster_token('A')}", None), logged_in(200)),
+    ("POST", "/api/checkins"): (lambda c: ("/api/checkins", _checkin_body(c)), logged_in(201)),
+    ("POST", "/api/checkouts"): (
+        lambda c: ("/api/checkouts", {"id": new_id(), "checkin_id": c.cadre_checkin(),
+                                      "recorded_at": shanghai_time()}),
+        {**logged_in(403), "cadre_A": 201}),
+    ("GET", "/api/checkins/mine"): (lambda c: ("/api/checkins/mine", None), logged_in(200)),
+    ("GET", "/api/places"): (lambda c: ("/api/places", None),
+                             {**logged_in(200), "cadre_A": 403}),
+    ("GET", "/api/places/<int:place_id>/today"): (
+        lambda c: (f"/api/places/{c.world['A']}/today", None),
+        {**staff_of_A(200), "leader_A": 200}),
+    ("GET", "/api/places/<int:place_id>/posters"): (
+        lambda c: (f"/api/places/{c.world['A']}/posters", None), staff_of_A(200)),
+    ("POST", "/api/posters/<poster_id>/reissue"): (
+        lambda c: (f"/api/posters/{c.poster_id()[0]}/reissue", None), staff_of_A(200)),
+    ("POST", "/api/sync"): (
+        lambda c: ("/api/sync", {"records": [{**{k: v for k, v in _checkin_body(c).items()
+                                                 if k != "token"}, "type": "checkin",
+                                              "data": {"token": c.poster_token("A")}}]}),
+        logged_in(200)),
+    ("GET", "/api/sync/changes"): (lambda c: ("/api/sync/changes", None), logged_in(200)),
+    ("GET", "/api/openapi.json"): (lambda c: ("/api/openapi.json", None), everyone(200)),
+    # Pages: a page asked for without login redirects to the app's login.
+    ("GET", "/posters/<poster_id>.svg"): (
+        lambda c: (f"/posters/{c.poster_id()[0]}.svg", None), staff_of_A(200, anon=302)),
+    ("GET", "/posters/<poster_id>.png"): (
+        lambda c: (f"/posters/{c.poster_id()[0]}.png", None), staff_of_A(200, anon=302)),
+    ("GET", "/posters/<poster_id>/print"): (
+        lambda c: (f"/posters/{c.poster_id()[0]}/print", None), staff_of_A(200, anon=302)),
+    ("GET", "/c/<token>"): (lambda c: (f"/c/{c.poster_token('A')}", None), everyone(200)),
+    ("GET", "/"): (lambda c: ("/", None), everyone(200)),
+    ("GET", "/<path:filename>"): (lambda c: ("/app.js", None), everyone(200)),
+    ("GET", "/schemas/<path:filename>"): (lambda c: ("/schemas/checkin.json", None),
+                                          everyone(200)),
+    ("GET", "/healthz"): (lambda c: ("/healthz", None), everyone(200)),
+}
+
+
+def test_every_route_is_in_the_matrix(app):
+    routes = {(method, rule.rule) for rule in app.url_map.iter_rules()
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    routes.discard(("GET", "/static/<path:filename>"))
+    assert sorted(routes - set(MATRIX)) == []
+    assert sorted(set(MATRIX) - routes) == []
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
+def test_access(app, world, poster_token, route, role):
+    make, expected = MATRIX[route]
+    ctx = Ctx(app, world, poster_token)
+    url, body = make(ctx)
+    api = Api(app)
+    if role != "anon":
+        assert api.login(PHONES[role]).status_code == 200
+    method = route[0]
+    if method == "GET":
+        response = api.get(url)
+    elif method == "DELETE":
+        response = api.delete(url)
+    else:
+        response = api.post(url, json=body)
+    assert response.status_code == expected[role], response.get_data(as_text=True)[:300]
