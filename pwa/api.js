@@ -28,6 +28,22 @@ export function onUnauthorized(fn) {
   askLogin = fn;
 }
 
+/** Shows the login (one prompt shared by every caller); resolves after a successful login. */
+export function requireLogin() {
+  if (!askLogin) return Promise.reject(new Error('no login prompt'));
+  loginWait ||= askLogin().finally(() => { loginWait = null; });
+  return loginWait;
+}
+
+/** Retry-After in ms (seconds or an HTTP date), or null. */
+function retryAfterMs(value) {
+  if (!value) return null;
+  const s = Number(value);
+  if (Number.isFinite(s)) return Math.max(0, s * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}
+
 export function loadSession() {
   return api('GET', '/api/session', undefined, { noLogin: true });
 }
@@ -35,6 +51,7 @@ export function loadSession() {
 /**
  * api('POST', '/api/checkins', body) -> parsed JSON. Throws ApiError with the server's message.
  * opts.noLogin: a 401 is an answer (bad password), not a cue to show the login view.
+ * opts.timeout: ms before giving up (default 20 s).
  */
 export async function api(method, path, body, opts = {}) {
   for (let attempt = 0; ; attempt++) {
@@ -48,7 +65,7 @@ export async function api(method, path, body, opts = {}) {
       payload = JSON.stringify(body ?? {});
     }
     const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
+    const timer = setTimeout(() => ctrl.abort(), opts.timeout || TIMEOUT_MS);
     let res;
     let data = null;
     try {
@@ -75,9 +92,10 @@ export async function api(method, path, body, opts = {}) {
       e.message || t(res.status >= 500 ? 'err.server' : 'err.http', { status: res.status }),
       Array.isArray(e.fields) ? e.fields : [],
     );
+    err.retryAfter = retryAfterMs(res.headers.get('Retry-After'));
+    err.body = data;
     if (res.status === 401 && !opts.noLogin && askLogin && attempt < 3) {
-      loginWait ||= askLogin().finally(() => { loginWait = null; });
-      await loginWait;
+      await requireLogin();
       continue; // resume: the same request again, now logged in
     }
     if ((res.status === 400 || res.status === 403) && /csrf/i.test(err.code) && attempt === 0) {

@@ -1,18 +1,24 @@
 // app.js: router, header and views of the Baodao PWA. No framework: views build DOM with el().
 import { t, has, getLang, setLang, applyLang, fmtTime, fmtClock, isToday } from './i18n.js';
 import {
-  api, state, loadSession, onUnauthorized, retryable, el, safeUrl, showError, clearErrors,
+  api, state, loadSession, onUnauthorized, el, safeUrl, showError, clearErrors,
   uuid, localIso, deviceId,
 } from './api.js';
+import * as outbox from './outbox.js';
+import * as sender from './sender.js';
+import { outboxView, typeLabel } from './views/outbox.js';
 
 const $bar = document.getElementById('bar');
 const $view = document.getElementById('view');
 
 let cleanups = []; // run when the view changes (e.g. stop the camera)
 let placesCache = null; // GET /api/places, dropped at login/logout
-// A retry must resend the very same record (same id, same content) so the server de-duplicates.
-const pendingCheckins = new Map(); // poster token -> body
-const pendingCheckouts = new Map(); // checkin id -> body
+// A record the phone could not save (storage full or lost) stays here, on screen: pressing
+// again retries the very same record (same id, same time), so nothing typed is lost.
+const pendingCheckins = new Map(); // poster token -> record
+const pendingCheckouts = new Map(); // checkin id -> record
+// What the outbox view warns about: {durable, persisted, usage, quota, error}.
+const storage = {};
 
 const enc = encodeURIComponent;
 const isStaff = () => ['committee', 'admin'].includes(state.user?.role);
@@ -54,6 +60,7 @@ function route() {
     case undefined: return isStaff() ? viewDashboard(null) : viewHome();
     case 'dashboard': return viewDashboard(parts[1] ?? null);
     case 'password': return viewPassword();
+    case 'outbox': return viewOutbox();
     case 'login': return afterLogin(); // already logged in: go where the login was headed
     default: location.replace('/#/');
   }
@@ -64,8 +71,16 @@ function safeNext(s) {
   return s && s.startsWith('/') && !s.startsWith('//') && !s.startsWith('/\\') ? s : null;
 }
 
+// After any login (page or overlay): remember who, refresh the offline data, send what waits.
+async function onLoggedIn() {
+  await rememberUser();
+  sender.send({ force: true });
+  refreshOffline();
+}
+
 function afterLogin() {
   placesCache = null;
+  onLoggedIn();
   const next = safeNext(hashParts().query.get('next')) || safeNext(new URLSearchParams(location.search).get('next'))
     || (location.hash.startsWith('#/login') || location.pathname === '/login' ? '/#/' : null);
   if (next && new URL(next, location.href).href !== location.href) location.assign(next);
@@ -73,6 +88,22 @@ function afterLogin() {
 }
 
 // ---------- header ----------
+
+// The count of records not yet sent; one element kept across header renders.
+const $badge = el('a', { class: 'btn-bar outbox-badge', href: '/#/outbox', 'data-testid': 'outbox-badge', hidden: true });
+let badgeSeq = 0;
+async function updateBadge() {
+  const seq = ++badgeSeq;
+  let recs = [];
+  try { recs = await outbox.list(); } catch { /* storage trouble: the outbox view says so */ }
+  if (seq !== badgeSeq) return; // a newer count is on its way
+  const n = recs.length;
+  $badge.hidden = n === 0;
+  $badge.dataset.count = String(n);
+  $badge.textContent = t('outbox.badge', { n });
+  $badge.setAttribute('aria-label', t('outbox.badge_label', { n }));
+  $badge.classList.toggle('attention', recs.some((r) => r.state === 'invalid' || r.state === 'conflict'));
+}
 
 function renderHeader() {
   const u = state.user;
@@ -82,6 +113,7 @@ function renderHeader() {
     u ? el('span', { class: 'who', 'data-testid': 'user-name' }, u.name, ' · ',
       has(`role.${u.role}`) ? t(`role.${u.role}`) : u.role) : null,
     el('div', { class: 'bar-actions' },
+      u ? $badge : null,
       el('button', {
         type: 'button', class: 'btn-bar', 'data-testid': 'lang-switch', lang: other === 'en' ? 'en' : 'zh-CN',
         'aria-label': t('lang.switch_label'), onclick: () => { setLang(other); route(); },
@@ -91,6 +123,10 @@ function renderHeader() {
 }
 
 async function logout() {
+  let unsent = 0;
+  try { unsent = (await outbox.list()).length; } catch { /* unknown: no question */ }
+  // The records stay on the phone, but only the same account can send them.
+  if (unsent && !window.confirm(t('logout.unsent_confirm', { n: unsent }))) return;
   try {
     await api('DELETE', '/api/session', undefined, { noLogin: true });
   } catch (err) {
@@ -98,6 +134,7 @@ async function logout() {
   }
   state.user = null;
   placesCache = null;
+  outbox.clearOffline().catch(() => {}); // the cached places and history, never the outbox
   // A poster page stays put so the next login lands on the check-in; elsewhere start at home.
   if (!posterToken()) history.replaceState(null, '', '/#/');
   route();
@@ -164,6 +201,7 @@ function loginOverlay() {
       overlay.remove();
       placesCache = null;
       renderHeader();
+      onLoggedIn();
       resolve();
     }));
     document.body.append(overlay);
@@ -186,6 +224,24 @@ function viewHome() {
   loadMine(list);
 }
 
+// The phone's copy of its communities' posters (from /api/sync/changes).
+async function cachedPoster(match) {
+  try {
+    return ((await outbox.getOffline('posters'))?.items || []).find(match) || null;
+  } catch {
+    return null;
+  }
+}
+
+// Network trouble (not an answer): offline, timeout, server down. Then the phone's copy is used.
+const unreachable = (err) => err?.status === 0 || err?.status >= 500;
+
+// Opens a poster's check-in without loading a page (works offline, saves a round trip).
+function openPoster(token) {
+  history.pushState(null, '', `/c/${enc(token)}`);
+  route();
+}
+
 function codeForm() {
   const input = el('input', {
     id: 'manual-code', name: 'code', type: 'text', inputmode: 'numeric', autocomplete: 'off',
@@ -205,9 +261,19 @@ function codeForm() {
     if (!/^\d{8}$/.test(code)) return showError(errs, { message: t('home.code_invalid') }, form);
     btn.disabled = true;
     try {
-      const p = posterInfo(await api('GET', `/api/posters/resolve?code=${enc(code)}`));
-      if (!p.token) throw new Error(t('err.bad_answer'));
-      location.assign(`/c/${enc(p.token)}`);
+      let token = null;
+      if (navigator.onLine !== false) {
+        try {
+          token = posterInfo(await api('GET', `/api/posters/resolve?code=${enc(code)}`, undefined, { timeout: 8000 })).token;
+          if (!token) throw new Error(t('err.bad_answer'));
+        } catch (err) {
+          if (!unreachable(err)) throw err;
+        }
+      }
+      // Offline: the same code against the posters this phone knows.
+      token ||= (await cachedPoster((p) => String(p.manual_code) === code))?.token;
+      if (!token) throw new Error(t('home.code_offline_unknown'));
+      openPoster(token);
     } catch (err) {
       showError(errs, err, form);
     } finally {
@@ -271,7 +337,12 @@ async function startScan(box, btn, errs) {
         const codes = await detector.detect(video);
         for (const c of codes) {
           const dest = posterUrl(c.rawValue);
-          if (dest) { stop(); location.assign(dest); return; }
+          if (dest) {
+            stop();
+            // Our own poster: no page load, so it works offline even without a service worker.
+            if (dest.startsWith('/c/')) { history.pushState(null, '', dest); route(); } else location.assign(dest);
+            return;
+          }
         }
         if (codes.length) showError(errs, { message: t('scan.not_poster') }); // keep scanning
       } catch { /* a frame that was not ready yet */ }
@@ -284,15 +355,55 @@ async function startScan(box, btn, errs) {
   }
 }
 
-async function loadMine(list) {
+// An outbox check-in as a history row (the server has not seen it yet).
+function localCheckin(r) {
+  return {
+    id: r.id, community: r.meta?.community || null, checkpoint: r.meta?.checkpoint || null,
+    place_name: r.meta?.place_name || t('checkin.unknown_place'), recorded_at: r.recorded_at,
+    is_watch: !!r.meta?.checkpoint, checkout: null, outbox_state: r.state,
+  };
+}
+
+async function myOutbox() {
   try {
-    const r = await api('GET', '/api/checkins/mine');
-    const items = Array.isArray(r) ? r : (r.checkins || []);
-    put(list, ...(items.length ? items.map(checkinRow) : [el('li', { class: 'muted' }, t('home.none'))]));
-  } catch (err) {
+    return (await outbox.list()).filter((r) => r.user_id == null || r.user_id === state.user?.id);
+  } catch {
+    return [];
+  }
+}
+
+// The server's (or, offline, the cached) check-ins, with this phone's unsent ones on top.
+async function loadMine(list) {
+  let items = null;
+  let error = null;
+  if (navigator.onLine !== false) {
+    try {
+      const r = await api('GET', '/api/checkins/mine', undefined, { timeout: 10000 });
+      items = Array.isArray(r) ? r : (r.checkins || []);
+      outbox.saveChanges({ checkins: { full: true, items } }).catch(() => {});
+    } catch (err) {
+      error = err;
+    }
+  }
+  if (!items) {
+    try { items = (await outbox.getOffline('checkins'))?.items || null; } catch { /* none */ }
+  }
+  const recs = await myOutbox();
+  if (!list.isConnected) return;
+  const known = new Set((items || []).map((c) => c.id));
+  const checkouts = new Map(recs.filter((r) => r.type === 'checkout').map((r) => [r.data?.checkin_id, r]));
+  const rows = [
+    ...recs.filter((r) => r.type === 'checkin' && !known.has(r.id)).reverse().map(localCheckin),
+    ...(items || []),
+  ].map((c) => {
+    const out = checkouts.get(c.id);
+    return checkinRow(out && !c.checkout ? { ...c, checkout: { id: out.id, recorded_at: out.recorded_at, pending: true } } : c);
+  });
+  put(list, ...(rows.length ? rows : [el('li', { class: 'muted' }, t(items || !error ? 'home.none' : 'loading'))]));
+  if (!items && error) {
     const li = el('li', {});
-    put(list, li);
-    showError(li, err);
+    list.prepend(li);
+    showError(li, error);
   }
 }
 
@@ -311,47 +422,92 @@ function isOpen(c) {
 }
 
 function checkinBadges(c, flagText = t('badge.outside')) {
+  const pendingOut = c.checkout?.pending;
   return el('div', { class: 'badges' },
+    c.outbox_state ? badge(['invalid', 'conflict'].includes(c.outbox_state) ? 'rejected' : 'pending',
+      t(`outbox.state.${c.outbox_state}`)) : null,
     c.is_watch && !c.checkout ? badge('watch', t('badge.watch')) : null,
     c.outside_assignment ? badge('flag', flagText) : null,
-    c.checkout ? badge('done', t('badge.checked_out', { time: fmtClock(c.checkout.recorded_at) })) : null);
+    c.checkout && !pendingOut ? badge('done', t('badge.checked_out', { time: fmtClock(c.checkout.recorded_at) })) : null,
+    pendingOut ? badge('pending', t('badge.checkout_pending', { time: fmtClock(c.checkout.recorded_at) })) : null);
 }
 
 function checkinRow(c) {
   const li = el('li', { class: 'row', 'data-testid': 'checkin-row', 'data-id': c.id });
   const render = (c) => {
     const errs = el('div', { class: 'errors row-errors' });
+    const rejected = c.outbox_state === 'invalid' || c.outbox_state === 'conflict';
     put(li,
       el('div', { class: 'row-main' },
         el('div', { class: 'row-title' }, placeName(c)),
         el('div', { class: 'row-sub' }, fmtTime(c.recorded_at)),
         checkinBadges(c)),
-      isOpen(c) ? checkoutButton(c, render, errs) : null,
+      isOpen(c) && !rejected ? checkoutButton(c, render, errs) : null,
       errs);
   };
   render(c);
   return li;
 }
 
+/**
+ * Writes a record to the outbox. Returns true, or {direct: answer} when storage failed but the
+ * server took it straight away, or false after telling the user (the record stays on screen).
+ */
+async function capture(rec, errs) {
+  try {
+    await outbox.add(rec);
+    updateBadge();
+    return true;
+  } catch (err) {
+    if (navigator.onLine !== false) {
+      try {
+        const r = await api('POST', '/api/sync', {
+          device_id: deviceId(), records: [{ id: rec.id, type: rec.type, recorded_at: rec.recorded_at, data: rec.data }],
+        }, { timeout: 15000 });
+        const res = r.results?.[0];
+        if (res && (res.status === 'created' || res.status === 'duplicate')) return { direct: res };
+      } catch { /* fall through: keep it on screen */ }
+    }
+    showError(errs, { message: t(err.kind === 'quota' ? 'storage.quota' : 'storage.lost') });
+    return false;
+  }
+}
+
+const accepted = (ans) => ans && (ans.status === 'created' || ans.status === 'duplicate');
+
+// The server turned a record down: its reasons, and the way to the outbox where it waits.
+function rejectedPanel(ans, testid) {
+  const msgs = (ans.errors || []).map((e) => e.message).filter(Boolean);
+  return el('div', { class: 'error error-big', role: 'alert', 'data-testid': testid },
+    el('p', {}, t(ans.status === 'conflict' ? 'checkin.conflict' : 'checkin.rejected')),
+    msgs.length ? el('ul', {}, msgs.map((m) => el('li', {}, m))) : null,
+    el('a', { class: 'btn-secondary btn-block', href: '/#/outbox', 'data-testid': 'outbox-link' }, t('checkin.saved_outbox')));
+}
+
 function checkoutButton(c, onDone, errs, cls = 'btn-secondary') {
   const b = el('button', { type: 'button', class: cls, 'data-testid': 'checkout-button' }, t('checkout.button'));
   b.addEventListener('click', async () => {
+    if (b.disabled) return;
     b.disabled = true;
     clearErrors(errs);
-    let body = pendingCheckouts.get(c.id);
-    if (!body) {
-      body = { id: uuid(), checkin_id: c.id, recorded_at: localIso() };
-      pendingCheckouts.set(c.id, body);
+    let rec = pendingCheckouts.get(c.id);
+    if (!rec) {
+      rec = {
+        id: uuid(), type: 'checkout', recorded_at: localIso(), data: { checkin_id: c.id },
+        user_id: state.user?.id ?? null, meta: { place_name: placeName(c) },
+      };
+      pendingCheckouts.set(c.id, rec);
     }
-    try {
-      const r = await api('POST', '/api/checkouts', body);
-      pendingCheckouts.delete(c.id);
-      onDone(r.checkin || { ...c, checkout: { id: body.id, recorded_at: body.recorded_at } });
-    } catch (err) {
-      if (!retryable(err)) pendingCheckouts.delete(c.id);
-      showError(errs, err);
+    const saved = await capture(rec, errs);
+    if (!saved) { b.disabled = false; return; }
+    pendingCheckouts.delete(c.id);
+    const ans = saved.direct || await sender.sendFor(rec.id);
+    if (ans && !accepted(ans)) {
+      put(errs, rejectedPanel(ans, 'checkout-rejected'));
       b.disabled = false;
+      return;
     }
+    onDone({ ...c, checkout: { id: rec.id, recorded_at: rec.recorded_at, pending: !ans } });
   });
   return b;
 }
@@ -377,7 +533,8 @@ function locate() {
   return new Promise((resolve) => {
     if (!('geolocation' in navigator)) return resolve(null);
     navigator.geolocation.getCurrentPosition(
-      (pos) => resolve({ lat: pos.coords.latitude, lng: pos.coords.longitude, accuracy: pos.coords.accuracy }),
+      // The schema caps accuracy at 100 km; a coarser fix is still worth keeping.
+      (pos) => resolve({ lat: pos.coords.latitude, lng: pos.coords.longitude, accuracy: Math.min(pos.coords.accuracy, 100000) }),
       () => resolve(null),
       { enableHighAccuracy: false, timeout: 5000, maximumAge: 120000 },
     );
@@ -385,24 +542,51 @@ function locate() {
 }
 const delay = (ms, v = null) => new Promise((resolve) => { setTimeout(() => resolve(v), ms); });
 
+// An open check-in at this place that only this phone knows of (cached history + outbox).
+async function localOpenAt(p) {
+  const recs = await myOutbox();
+  let cached = [];
+  try { cached = (await outbox.getOffline('checkins'))?.items || []; } catch { /* none */ }
+  const closed = new Set(recs.filter((r) => r.type === 'checkout').map((r) => r.data?.checkin_id));
+  const local = recs.filter((r) => r.type === 'checkin' && (r.state === 'waiting' || r.state === 'sending'))
+    .reverse().map(localCheckin);
+  return [...local, ...cached].find((c) => samePlace(c, p) && isOpen(c) && !closed.has(c.id)) || null;
+}
+
 async function viewCheckin(token) {
   const head = el('div', { class: 'place-head' }, el('p', { class: 'muted' }, t('loading')));
   const action = el('div', { class: 'checkin-action' });
   const root = el('section', { class: 'checkin' }, head, action);
   mount('checkin', root);
-  let p;
-  try {
-    p = posterInfo(await api('GET', `/api/posters/resolve?token=${enc(token)}`));
-  } catch (err) {
-    if (root.isConnected) errorPage(root, err, err.status === 0 || err.status >= 500 ? () => viewCheckin(token) : null);
-    return;
+  const cached = await cachedPoster((x) => x.token === token);
+  let p = null;
+  let from = 'server';
+  if (navigator.onLine !== false) {
+    try {
+      // Short wait when the phone knows the place: in a stairwell, do not hang on the network.
+      p = posterInfo(await api('GET', `/api/posters/resolve?token=${enc(token)}`, undefined, { timeout: cached ? 6000 : 10000 }));
+    } catch (err) {
+      // A torn, forged or revoked poster is an answer; only network trouble falls back.
+      if (!unreachable(err)) {
+        if (root.isConnected) errorPage(root, err, null);
+        return;
+      }
+    }
   }
   if (!root.isConnected) return; // the user went elsewhere meanwhile
+  if (!p) {
+    from = cached ? 'cache' : 'unknown';
+    p = cached ? { ...posterInfo(cached), outside: false } : { token, community: null, checkpoint: null, name: '', outside: false, open: null };
+  }
+  p.open ??= await localOpenAt(p);
+  if (!root.isConnected) return;
   put(head,
     el('p', { class: 'eyebrow' }, t('checkin.where')),
-    el('h1', { class: 'place-name', 'data-testid': 'place-name' }, p.community?.name || p.name),
+    el('h1', { class: 'place-name', 'data-testid': 'place-name' }, p.community?.name || p.name || t('checkin.unknown_place')),
     p.checkpoint ? el('p', { class: 'checkpoint-name', 'data-testid': 'checkpoint-name' }, p.checkpoint.name) : null,
-    p.outside ? badge('flag', t('badge.outside')) : null);
+    p.outside ? badge('flag', t('badge.outside')) : null,
+    from === 'cache' ? el('p', { class: 'notice', 'data-testid': 'offline-place' }, t('checkin.offline_place')) : null,
+    from === 'unknown' ? el('p', { class: 'notice', 'data-testid': 'verify-later' }, t('checkin.verify_later')) : null);
   // Ask for the position now, so it is usually known by the time the button is pressed.
   const locating = locate();
   renderCheckinAction(action, token, p, locating);
@@ -430,36 +614,47 @@ function renderCheckinAction(action, token, p, locating) {
   }
   if (!same) {
     const btn = el('button', { type: 'button', class: 'btn-round', 'data-testid': 'checkin-button' }, t('checkin.button'));
-    btn.addEventListener('click', () => doCheckin(action, token, locating, btn, status, errs));
+    btn.addEventListener('click', () => doCheckin(action, token, p, locating, btn, status, errs));
     parts.push(errs, status, btn);
   }
   put(action, ...parts);
 }
 
-async function doCheckin(action, token, locating, btn, status, errs) {
+// 报到: the record goes to the outbox first, then one quick try to send it.
+async function doCheckin(action, token, p, locating, btn, status, errs) {
   if (btn.disabled) return;
   btn.disabled = true;
   clearErrors(errs);
-  try {
-    let body = pendingCheckins.get(token);
-    if (!body) {
-      const at = localIso(); // the moment of the press, not after the location wait
-      status.textContent = t('checkin.locating');
-      const loc = await Promise.race([locating, delay(5000)]);
-      body = { id: uuid(), token, recorded_at: at, device_id: deviceId() };
-      if (loc) body.location = loc;
-      pendingCheckins.set(token, body);
-    }
-    status.textContent = t('checkin.busy');
-    const r = await api('POST', '/api/checkins', body);
-    pendingCheckins.delete(token);
-    put(action, successPanel(r));
-  } catch (err) {
-    if (!retryable(err)) pendingCheckins.delete(token);
-    status.textContent = '';
-    showError(errs, err.status === 0 ? { message: t('checkin.network') } : err);
-    btn.disabled = false;
+  let rec = pendingCheckins.get(token);
+  if (!rec) {
+    const at = localIso(); // the moment of the press, not after the location wait
+    status.textContent = t('checkin.locating');
+    const loc = await Promise.race([locating, delay(5000)]);
+    rec = {
+      id: uuid(), type: 'checkin', recorded_at: at, data: loc ? { token, location: loc } : { token },
+      user_id: state.user?.id ?? null,
+      meta: {
+        place_name: [p.community?.name || p.name, p.checkpoint?.name].filter(Boolean).join(' · '),
+        community: p.community, checkpoint: p.checkpoint,
+      },
+    };
+    pendingCheckins.set(token, rec);
   }
+  status.textContent = t('checkin.saving');
+  const saved = await capture(rec, errs);
+  if (!saved) {
+    status.textContent = '';
+    btn.disabled = false;
+    return;
+  }
+  pendingCheckins.delete(token);
+  status.textContent = t('checkin.busy');
+  const ans = saved.direct || await sender.sendFor(rec.id);
+  if (!action.isConnected) return;
+  const shown = { ...rec.meta, recorded_at: rec.recorded_at, is_watch: !!p.checkpoint, outside_assignment: p.outside };
+  if (accepted(ans)) put(action, successPanel({ status: ans.duplicate_of ? 'repeat' : ans.status, checkin: shown }));
+  else if (ans) put(action, rejectedPanel(ans, 'checkin-rejected'));
+  else put(action, savedPanel(shown, p));
 }
 
 function successPanel(r) {
@@ -475,10 +670,25 @@ function successPanel(r) {
     el('a', { class: 'btn-light btn-block', href: '/#/', 'data-testid': 'home-link' }, t('checkin.home')));
 }
 
-function checkoutPanel(c) {
-  return el('div', { class: 'success', role: 'status', 'data-testid': 'checkout-success' },
+// Offline or failing network: the record is safe on the phone. For the cadre this is a success.
+function savedPanel(c, p = {}) {
+  return el('div', { class: 'success saved', role: 'status', 'data-testid': 'saved-offline' },
     el('div', { class: 'success-mark', 'aria-hidden': 'true' }, '✓'),
-    el('p', { class: 'success-title' }, t('checkout.success')),
+    el('p', { class: 'success-title' }, t('checkin.saved_title')),
+    el('p', {}, t('checkin.saved_body')),
+    el('p', { class: 'success-time', 'data-testid': 'checkin-time' }, fmtTime(c.recorded_at)),
+    placeName(c) ? el('p', {}, placeName(c)) : null,
+    p.community ? null : el('p', {}, t('checkin.verify_later')),
+    el('a', { class: 'btn-light btn-block', href: '/#/outbox', 'data-testid': 'outbox-link' }, t('checkin.saved_outbox')),
+    el('a', { class: 'btn-light btn-block', href: '/#/', 'data-testid': 'home-link' }, t('checkin.home')));
+}
+
+function checkoutPanel(c) {
+  const pending = c.checkout?.pending;
+  return el('div', { class: `success${pending ? ' saved' : ''}`, role: 'status', 'data-testid': pending ? 'saved-offline' : 'checkout-success' },
+    el('div', { class: 'success-mark', 'aria-hidden': 'true' }, '✓'),
+    el('p', { class: 'success-title' }, t(pending ? 'checkout.saved' : 'checkout.success')),
+    pending ? el('p', {}, t('checkin.saved_body')) : null,
     el('p', { class: 'success-time' }, fmtTime(c.checkout?.recorded_at)),
     el('a', { class: 'btn-light btn-block', href: '/#/', 'data-testid': 'home-link' }, t('checkin.home')));
 }
@@ -753,25 +963,98 @@ function registerServiceWorker() {
   }).catch(() => { /* the app works online without it */ });
 }
 
+// ---------- outbox view, offline data, storage ----------
+
+function viewOutbox() {
+  const { node, cleanup } = outboxView(storage);
+  mount('outbox', node);
+  cleanups.push(cleanup);
+}
+
+// The user, kept for opening the app offline; another user's offline data is dropped.
+async function rememberUser() {
+  if (!state.user) return;
+  try {
+    const old = await outbox.getOffline('_user');
+    if (old?.user && old.user.id !== state.user.id) await outbox.clearOffline();
+    await outbox.putOffline('_user', { user: state.user });
+  } catch { /* storage trouble: the outbox view says so */ }
+}
+
+// GET /api/sync/changes: the posters and history the phone needs to work offline.
+async function refreshOffline() {
+  if (!state.user || navigator.onLine === false) return;
+  try {
+    const cursor = (await outbox.getOffline('_cursor'))?.value;
+    const r = await api('GET', `/api/sync/changes${cursor ? `?since=${enc(cursor)}` : ''}`, undefined, { noLogin: true, timeout: 20000 });
+    await outbox.saveChanges(r);
+  } catch { /* keep the copy we have */ }
+}
+
+// A bar over the app when the phone's storage needs a reload (another tab upgraded it, or lost).
+function storageTrouble(kind) {
+  const bar = document.getElementById('update-bar');
+  put(bar, el('button', {
+    type: 'button', class: 'update-button', 'data-testid': 'storage-reload', onclick: () => location.reload(),
+  }, t(`storage.${kind}`)));
+  bar.hidden = false;
+}
+
+async function initStorage() {
+  Object.assign(storage, await outbox.init());
+  outbox.onChange(updateBadge);
+  outbox.onTrouble(storageTrouble);
+  try {
+    // Ask once per start; browsers remember and answer at once after the first time.
+    if (navigator.storage?.persist) {
+      storage.persisted = (await navigator.storage.persisted?.()) || await navigator.storage.persist();
+    }
+    const est = await navigator.storage?.estimate?.();
+    if (est) Object.assign(storage, { usage: est.usage, quota: est.quota });
+  } catch { /* unknown: no warning */ }
+}
+
 // ---------- start ----------
 
 let listening = false;
 async function start() {
+  let cached = null;
+  try { cached = (await outbox.getOffline('_user'))?.user || null; } catch { /* none */ }
   try {
-    await loadSession();
+    const session = loadSession();
+    // With a user known from last time, a slow network does not keep the cadre waiting.
+    const r = cached ? await Promise.race([session, delay(4000, 'slow')]) : await session;
+    if (r === 'slow') {
+      state.user = cached;
+      session.then(() => { rememberUser(); renderHeader(); }, () => {});
+    } else {
+      await rememberUser();
+    }
   } catch (err) {
-    renderHeader();
-    mount('error', el('div', { class: 'error-page' },
-      el('h1', {}, t('err.network_title')),
-      el('div', { class: 'error error-big', role: 'alert', 'data-testid': 'error-message' }, err.message),
-      el('button', { type: 'button', class: 'btn-primary btn-block', 'data-testid': 'retry', onclick: start }, t('err.retry'))));
-    return;
+    if (cached && (err.status === 0 || err.status >= 500)) {
+      state.user = cached; // offline: work from the phone's copy; the server checks on sync
+    } else {
+      renderHeader();
+      mount('error', el('div', { class: 'error-page' },
+        el('h1', {}, t('err.network_title')),
+        el('div', { class: 'error error-big', role: 'alert', 'data-testid': 'error-message' }, err.message),
+        el('button', { type: 'button', class: 'btn-primary btn-block', 'data-testid': 'retry', onclick: start }, t('err.retry'))));
+      return;
+    }
   }
-  if (!listening) { window.addEventListener('hashchange', route); listening = true; }
+  if (!listening) {
+    window.addEventListener('hashchange', route);
+    window.addEventListener('popstate', route);
+    window.addEventListener('online', refreshOffline);
+    listening = true;
+  }
   route();
+  updateBadge();
+  sender.start({ onSent: () => { updateBadge(); refreshOffline(); } });
+  refreshOffline();
 }
 
 applyLang();
 onUnauthorized(loginOverlay);
 registerServiceWorker();
-start();
+initStorage().finally(start);

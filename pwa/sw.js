@@ -1,9 +1,11 @@
 // sw.js: caches the app shell so the app opens on a dead network. API answers are never cached.
 // Bump VERSION whenever a shell file changes: the new worker then installs beside the old one,
 // and the page offers "new version" instead of swapping files under an open tab.
-const VERSION = 'baodao-shell-v1';
+// The outbox lives in IndexedDB, not in these caches: an update never touches it.
+const VERSION = 'baodao-shell-v2';
 const SHELL = [
-  '/index.html', '/app.js', '/api.js', '/i18n.js', '/style.css', '/manifest.webmanifest', '/icons/icon.svg',
+  '/index.html', '/app.js', '/api.js', '/i18n.js', '/outbox.js', '/sender.js', '/views/outbox.js',
+  '/style.css', '/manifest.webmanifest', '/icons/icon.svg',
 ];
 
 self.addEventListener('install', (event) => {
@@ -38,4 +40,14 @@ self.addEventListener('fetch', (event) => {
     event.respondWith(caches.open(VERSION).then((cache) => cache.match(url.pathname))
       .then((hit) => hit || fetch(req)));
   }
+});
+
+// Background Sync (Chromium): the network is back. The page does the sending (it has the
+// session, the CSRF token and the outbox code), so wake every open window. Safari has no
+// Background Sync; there the page's own triggers (start, online, timer, button) cover it.
+self.addEventListener('sync', (event) => {
+  if (event.tag !== 'outbox') return;
+  event.waitUntil(self.clients.matchAll({ type: 'window' }).then((clients) => {
+    clients.forEach((c) => c.postMessage({ type: 'SYNC_OUTBOX' }));
+  }));
 });

@@ -65,7 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
     app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["HTTPS"])
 
-    from . import auth, checkins, db, errors, posters, pwa, sync, tallies
+    from . import auth, checkins, db, errors, isolation, posters, pwa, screening, sync, tallies
 
     db.init_db(app.config["DATABASE"])
     db.init_app(app)
@@ -73,7 +73,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_app(app)
     csrf.exempt(auth.session_login)
-    for module in (checkins, posters, tallies, sync, pwa):
+    for module in (checkins, posters, tallies, screening, isolation, sync, pwa):
         app.register_blueprint(module.bp)
     pwa.init_app(app)
     return app

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import date, timedelta
+
 import sqlite_utils
 
-from . import cadres, places
+from . import cadres, places, screening
 from .auth import create_user
+from .idcard import check_char
+from .timeutil import now_utc, utc_text
 
 DEMO_PASSWORD = "demo1234"
 
@@ -40,8 +46,8 @@ def seed(db: sqlite_utils.Database, day: str) -> list[tuple[str, str, str]] | No
                                                             "admin", town)))
         for community_name, checkpoints in communities.items():
             community = places.create_place(db, community_name, "community", town)
-            for grid in ("第一网格", "第二网格"):
-                places.create_place(db, grid, "grid", community)
+            grids = [places.create_place(db, grid, "grid", community)
+                     for grid in ("第一网格", "第二网格")]
             for checkpoint in checkpoints:
                 places.create_checkpoint(db, community, checkpoint)
             committee_number += 1
@@ -66,7 +72,78 @@ def seed(db: sqlite_utils.Database, day: str) -> list[tuple[str, str, str]] | No
                     db.execute("UPDATE teams SET leader_id = ? WHERE id = ?", [user_id, team])
                 if member < 2:
                     logins.append((f"{role} {community_name}", phone, name))
+                if member > 0:  # two cadres per grid
+                    screening.assign_grid(db, grids[(member - 1) // 2], user_id)
+            _households(db, community, community_name, grids, day, cadre_number)
     return logins
+
+
+STREETS = ["和平", "光明", "幸福", "柳树", "杨庄", "石桥"]
+FAMILY = [("male", 1968, "退休职工"), ("female", 1971, "教师"), ("male", 1996, "快递员")]
+
+
+def _id_number(region: str, born: str, serial: int, sex: str) -> str:
+    """A made-up ID number with a valid GB 11643 checksum (odd 17th digit: male)."""
+    first17 = f"{region}{born.replace('-', '')}{serial % 50 * 2 + (sex == 'male'):03d}"
+    return first17 + check_char(first17)
+
+
+def _households(db, community: int, name: str, grids: list[int], day: str, seed_no: int) -> None:
+    """Three households per grid, an open screening round, and one resident in isolation
+    in the first community."""
+    stamp = utc_text(now_utc())
+    db.execute("""INSERT INTO screening_rounds (community_id, name, starts_on, ends_on, created_at)
+                  VALUES (?, '第一轮排查', ?, ?, ?)""",
+               [community, day, (date.fromisoformat(day) + timedelta(days=13)).isoformat(), stamp])
+    serial = seed_no * 10
+    for grid_index, grid in enumerate(grids):
+        for number in range(3):
+            serial += 1
+            surname = SURNAMES[serial % len(SURNAMES)]
+            household = str(uuid.uuid4())
+            building, door = str(grid_index * 2 + 1), f"{number + 1}0{number + 1}"
+            db.execute("""INSERT INTO households (id, community_id, grid_id, building, unit, door,
+                              head_name, phone, residents_count, is_rental, landlord, tenants,
+                              created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                       [household, community, grid, building, "1", door,
+                        surname + GIVEN[serial % len(GIVEN)], f"1370{serial:07d}", 3,
+                        int(number == 2), "张房东" if number == 2 else "",
+                        "租户2人，来自孝感" if number == 2 else "", stamp, stamp])
+            for index, (sex, year, job) in enumerate(FAMILY[: 2 + number % 2]):
+                born = f"{year}-0{index + 3}-1{number}"
+                resident = str(uuid.uuid4())
+                db.execute("""INSERT INTO residents (id, household_id, name, sex, birth_date,
+                                  birth_year, id_type, id_number, phone, hukou_place, came_from,
+                                  occupation, elderly_alone, chronic, created_at, updated_at)
+                              VALUES (?,?,?,?,?,?,'id_card',?,?,?,?,?,0,?,?,?)""",
+                           [resident, household, surname + GIVEN[(serial + index) % len(GIVEN)],
+                            sex, born, year, _id_number("420102", born, serial + index, sex),
+                            f"1360{serial:05d}{index:02d}", "湖北省武汉市",
+                            "武汉" if number == 1 else "本地", job, int(index == 0), stamp,
+                            stamp])
+                if seed_no == 5 and grid_index == 0 and number == 1 and index == 2:
+                    _demo_case(db, resident, household, community, day, stamp)
+
+
+def _demo_case(db, resident: str, household: str, community: int, day: str, stamp: str) -> None:
+    """A resident back from a risk area, in home isolation under the 9th edition preset."""
+    policy = db.execute("SELECT id, name, edition, version, rules FROM isolation_policies "
+                        "WHERE place_id IS NULL AND name LIKE '第九版 密接的密接%'").fetchone()
+    rules = json.loads(policy[4])
+    start = date.fromisoformat(day) - timedelta(days=1)
+    end = start + timedelta(days=sum(p["days"] for p in rules["phases"]) - 1)
+    creator = db.execute("SELECT user_id FROM grid_assignments g JOIN households h "
+                         "ON h.grid_id = g.grid_id WHERE h.id = ? LIMIT 1", [household]).fetchone()[0]
+    case_id = str(uuid.uuid4())
+    snapshot = {"name": policy[1], "edition": policy[2], "version": policy[3], **rules}
+    db.execute("""INSERT INTO isolation_cases (id, resident_id, household_id, community_id, reason,
+                      kind, starts_on, planned_end, policy_id, policy_snapshot, created_by,
+                      recorded_at, received_at, updated_at, payload_hash)
+                  VALUES (?,?,?,?,'risk_area_arrival','home_isolation',?,?,?,?,?,?,?,?,'demo')""",
+               [case_id, resident, household, community, start.isoformat(), end.isoformat(),
+                policy[0], json.dumps(snapshot, ensure_ascii=False), creator, stamp, stamp, stamp])
+    db.execute("INSERT INTO isolation_case_cadres (case_id, user_id) VALUES (?, ?)",
+               [case_id, creator])
 
 
 def _user(db, phone: str, name: str, role: str, place_id: int) -> str:

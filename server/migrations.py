@@ -6,6 +6,8 @@ migration leaves the file at the previous version. Never edit a released migrati
 
 from __future__ import annotations
 
+import json
+
 import sqlite_utils
 
 
@@ -139,7 +141,269 @@ V1_SQL = [
 ]
 
 
-MIGRATIONS = [_v1_foundation]
+def _v2_screening(db: sqlite_utils.Database) -> None:
+    for sql in V2_SQL:
+        db.conn.execute(sql)
+    # The national plan's editions as presets (place_id NULL: everywhere); admins correct them.
+    for name, edition, rules in ISOLATION_PRESETS:
+        db.conn.execute(
+            """INSERT INTO isolation_policies (place_id, name, edition, rules, version, updated_at)
+               VALUES (NULL, ?, ?, ?, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))""",
+            [name, edition, json.dumps(rules, ensure_ascii=False)])
+
+
+# phases run one after another; day 1 is the start day; test_days count from the phase's day 1.
+ISOLATION_PRESETS = [
+    ("第八版 密切接触者", "8",
+     {"slots": ["morning", "evening"],
+      "phases": [{"kind": "home_isolation", "days": 14, "test_days": [1, 4, 7, 14]},
+                 {"kind": "home_monitoring", "days": 7, "test_days": []}]}),
+    ("第九版 密接的密接 居家隔离", "9",
+     {"slots": ["morning", "evening"],
+      "phases": [{"kind": "home_isolation", "days": 7, "test_days": [1, 4, 7]}]}),
+    ("第九版 集中隔离期满后 居家健康监测", "9",
+     {"slots": ["morning", "evening"],
+      "phases": [{"kind": "home_monitoring", "days": 3, "test_days": [3]}]}),
+]
+
+V2_SQL = [
+    # Which cadres work which grid: a cadre sees and visits the households of their grids.
+    """CREATE TABLE grid_assignments (
+        grid_id INTEGER NOT NULL REFERENCES places(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (grid_id, user_id)
+    )""",
+    "CREATE INDEX grid_assignments_user ON grid_assignments(user_id)",
+    # Registries several people edit: TEXT ids (UUIDs, so a phone can add one offline) and a
+    # version that every edit names (registry_history keeps each edit, stale ones too).
+    """CREATE TABLE households (
+        id TEXT PRIMARY KEY,
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        grid_id INTEGER NOT NULL REFERENCES places(id),
+        building TEXT NOT NULL DEFAULT '',
+        unit TEXT NOT NULL DEFAULT '',
+        door TEXT NOT NULL,
+        head_name TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL DEFAULT '',
+        residents_count INTEGER,
+        is_rental INTEGER NOT NULL DEFAULT 0,
+        landlord TEXT NOT NULL DEFAULT '',
+        landlord_phone TEXT NOT NULL DEFAULT '',
+        tenants TEXT NOT NULL DEFAULT '',
+        notes TEXT NOT NULL DEFAULT '',
+        version INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by INTEGER REFERENCES users(id),
+        deleted_at TEXT
+    )""",
+    "CREATE INDEX households_grid ON households(grid_id, building, unit, door)",
+    """CREATE UNIQUE INDEX households_address ON households(community_id, building, unit, door)
+       WHERE deleted_at IS NULL""",
+    """CREATE TABLE residents (
+        id TEXT PRIMARY KEY,
+        household_id TEXT NOT NULL REFERENCES households(id),
+        name TEXT NOT NULL,
+        sex TEXT NOT NULL DEFAULT '' CHECK (sex IN ('', 'male', 'female')),
+        birth_date TEXT,
+        birth_year INTEGER,
+        id_type TEXT NOT NULL DEFAULT '',
+        id_number TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL DEFAULT '',
+        hukou_place TEXT NOT NULL DEFAULT '',
+        came_from TEXT NOT NULL DEFAULT '',
+        occupation TEXT NOT NULL DEFAULT '',
+        return_date TEXT,
+        travel_mode TEXT NOT NULL DEFAULT '',
+        travel_number TEXT NOT NULL DEFAULT '',
+        companions TEXT NOT NULL DEFAULT '',
+        vaccine_doses INTEGER,
+        elderly_alone INTEGER NOT NULL DEFAULT 0,
+        chronic INTEGER NOT NULL DEFAULT 0,
+        pregnant INTEGER NOT NULL DEFAULT 0,
+        notes TEXT NOT NULL DEFAULT '',
+        version INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by INTEGER REFERENCES users(id),
+        deleted_at TEXT
+    )""",
+    "CREATE INDEX residents_household ON residents(household_id)",
+    "CREATE INDEX residents_id_number ON residents(id_number) WHERE id_number != ''",
+    # Every edit of a registry, applied or refused as stale; the id is the edit's UUID.
+    """CREATE TABLE registry_history (
+        id TEXT PRIMARY KEY,
+        entity TEXT NOT NULL CHECK (entity IN ('household', 'resident', 'isolation_case')),
+        entity_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('applied', 'conflict')),
+        base_version INTEGER NOT NULL,
+        new_version INTEGER,
+        fields TEXT NOT NULL,
+        source TEXT NOT NULL,
+        user_id INTEGER REFERENCES users(id),
+        recorded_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        device_id TEXT,
+        payload_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX registry_history_entity ON registry_history(entity, entity_id, received_at)",
+    """CREATE TABLE screening_rounds (
+        id INTEGER PRIMARY KEY,
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        name TEXT NOT NULL,
+        starts_on TEXT NOT NULL,
+        ends_on TEXT NOT NULL,
+        created_by INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        UNIQUE (community_id, name)
+    )""",
+    "CREATE INDEX screening_rounds_community ON screening_rounds(community_id, starts_on)",
+    # Captured events, append-only: a correction is a new row pointing at the one it corrects.
+    """CREATE TABLE screening_visits (
+        id TEXT PRIMARY KEY,
+        household_id TEXT NOT NULL REFERENCES households(id),
+        round_id INTEGER REFERENCES screening_rounds(id),
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        recorded_at TEXT NOT NULL,
+        recorded_utc TEXT NOT NULL,
+        local_day TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        device_id TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('answered', 'nobody_home', 'refused')),
+        result TEXT CHECK (result IN ('normal', 'home_isolation', 'central_isolation', 'hospital')),
+        notes TEXT NOT NULL DEFAULT '',
+        corrects_id TEXT REFERENCES screening_visits(id),
+        payload_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX screening_visits_household ON screening_visits(household_id, recorded_utc)",
+    "CREATE INDEX screening_visits_round ON screening_visits(round_id, household_id, outcome)",
+    "CREATE INDEX screening_visits_community_day ON screening_visits(community_id, local_day)",
+    """CREATE TABLE screening_visit_residents (
+        visit_id TEXT NOT NULL REFERENCES screening_visits(id),
+        resident_id TEXT NOT NULL REFERENCES residents(id),
+        present INTEGER NOT NULL DEFAULT 1,
+        temperature REAL,
+        symptoms TEXT NOT NULL DEFAULT '[]',
+        risk_travel_14d INTEGER NOT NULL DEFAULT 0,
+        contact INTEGER NOT NULL DEFAULT 0,
+        health_code TEXT CHECK (health_code IN ('green', 'yellow', 'red')),
+        nat_date TEXT,
+        nat_result TEXT CHECK (nat_result IN ('negative', 'positive', 'pending')),
+        PRIMARY KEY (visit_id, resident_id)
+    )""",
+    "CREATE INDEX screening_visit_residents_resident ON screening_visit_residents(resident_id)",
+    """CREATE TABLE isolation_policies (
+        id INTEGER PRIMARY KEY,
+        place_id INTEGER REFERENCES places(id),
+        name TEXT NOT NULL,
+        edition TEXT NOT NULL DEFAULT '',
+        rules TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        updated_at TEXT NOT NULL,
+        updated_by INTEGER REFERENCES users(id)
+    )""",
+    "CREATE INDEX isolation_policies_place ON isolation_policies(place_id)",
+    # A case keeps the policy it started under (policy_snapshot) when the policy is edited.
+    """CREATE TABLE isolation_cases (
+        id TEXT PRIMARY KEY,
+        resident_id TEXT NOT NULL REFERENCES residents(id),
+        household_id TEXT NOT NULL REFERENCES households(id),
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        reason TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('home_isolation', 'home_monitoring')),
+        starts_on TEXT NOT NULL,
+        planned_end TEXT NOT NULL,
+        policy_id INTEGER REFERENCES isolation_policies(id),
+        policy_snapshot TEXT NOT NULL,
+        source_visit_id TEXT REFERENCES screening_visits(id),
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'ended')),
+        attention INTEGER NOT NULL DEFAULT 0,
+        attention_reason TEXT NOT NULL DEFAULT '',
+        end_outcome TEXT CHECK (end_outcome IN ('released', 'transferred', 'other')),
+        end_reason TEXT NOT NULL DEFAULT '',
+        ended_on TEXT,
+        last_test_result TEXT,
+        transferred_to TEXT NOT NULL DEFAULT '',
+        notes TEXT NOT NULL DEFAULT '',
+        version INTEGER NOT NULL DEFAULT 1,
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        recorded_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        device_id TEXT,
+        payload_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX isolation_cases_community ON isolation_cases(community_id, status)",
+    "CREATE INDEX isolation_cases_resident ON isolation_cases(resident_id)",
+    "CREATE INDEX isolation_cases_household ON isolation_cases(household_id)",
+    """CREATE TABLE isolation_case_cadres (
+        case_id TEXT NOT NULL REFERENCES isolation_cases(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        PRIMARY KEY (case_id, user_id)
+    )""",
+    "CREATE INDEX isolation_case_cadres_user ON isolation_case_cadres(user_id)",
+    """CREATE TABLE isolation_visits (
+        id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES isolation_cases(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        due_day TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        recorded_utc TEXT NOT NULL,
+        local_day TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        device_id TEXT,
+        temperature REAL,
+        symptoms TEXT NOT NULL DEFAULT '[]',
+        sample_taken INTEGER NOT NULL DEFAULT 0,
+        sample_result TEXT CHECK (sample_result IN ('negative', 'positive', 'pending')),
+        mental_state TEXT NOT NULL DEFAULT '',
+        needs TEXT NOT NULL DEFAULT '[]',
+        notes TEXT NOT NULL DEFAULT '',
+        corrects_id TEXT REFERENCES isolation_visits(id),
+        payload_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX isolation_visits_case ON isolation_visits(case_id, due_day, slot)",
+    # A delivery task (送医送药); each step (raise, take, deliver) is an event with its own UUID.
+    """CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY,
+        household_id TEXT NOT NULL REFERENCES households(id),
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        case_id TEXT REFERENCES isolation_cases(id),
+        source_visit_id TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('medicine', 'food', 'other')),
+        what TEXT NOT NULL,
+        for_whom TEXT NOT NULL DEFAULT '',
+        due_by TEXT,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'taken', 'delivered')),
+        raised_by INTEGER NOT NULL REFERENCES users(id),
+        raised_at TEXT NOT NULL,
+        taken_by INTEGER REFERENCES users(id),
+        taken_at TEXT,
+        delivered_by INTEGER REFERENCES users(id),
+        delivered_at TEXT
+    )""",
+    "CREATE INDEX deliveries_community ON deliveries(community_id, status, raised_at)",
+    "CREATE INDEX deliveries_household ON deliveries(household_id)",
+    """CREATE TABLE delivery_events (
+        id TEXT PRIMARY KEY,
+        delivery_id TEXT NOT NULL REFERENCES deliveries(id),
+        action TEXT NOT NULL CHECK (action IN ('raise', 'take', 'deliver')),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        recorded_at TEXT NOT NULL,
+        recorded_utc TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        device_id TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        payload_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX delivery_events_delivery ON delivery_events(delivery_id)",
+]
+
+
+MIGRATIONS = [_v1_foundation, _v2_screening]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

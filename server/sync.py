@@ -16,7 +16,7 @@ import sqlite_utils
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import checkins, posters
+from . import checkins, isolation, posters, screening
 from .auth import User, require_role
 from .db import get_db, write_transaction
 from .errors import ApiError, json_body, validation_errors
@@ -37,6 +37,12 @@ class RecordType:
 RECORD_TYPES: dict[str, RecordType] = {
     "checkin": RecordType("checkin", checkins.store_checkin),
     "checkout": RecordType("checkout", checkins.store_checkout),
+    "household": RecordType("household", screening.store_household),
+    "resident": RecordType("resident", screening.store_resident),
+    "screening_visit": RecordType("screening_visit", screening.store_screening_visit),
+    "isolation_case": RecordType("isolation_case", isolation.store_isolation_case),
+    "isolation_visit": RecordType("isolation_visit", isolation.store_isolation_visit),
+    "delivery": RecordType("delivery", isolation.store_delivery),
 }
 
 

@@ -43,7 +43,49 @@ def build_world(db) -> dict:
     cadres.assign(db, ids["leader_A"], ids["A"], day)
     cadres.assign(db, ids["cadre_B"], ids["B"], day)
     cadres.create_team(db, ids["A"], "甲社区工作队", leader_id=ids["leader_A"], party_branch=True)
+    build_households(db, ids)
     return ids
+
+
+# Valid 18-digit ID numbers (GB 11643 checksums) for the test world's residents.
+ID_NUMBERS = ["11010519491231002X", "440524188001010014", "110101199003074477"]
+
+
+def build_households(db, ids: dict) -> None:
+    """Screening: grid 甲一 (cadre_A's) with two households, grid 乙一 with one, open rounds."""
+    from server import places
+
+    ids["gridB"] = places.create_place(db, "乙一网格", "grid", ids["B"])
+    stamp = "2026-01-01T00:00:00.000000Z"
+    db.execute("INSERT INTO grid_assignments (grid_id, user_id, created_at) VALUES (?, ?, ?)",
+               [ids["gridA"], ids["cadre_A"], stamp])
+    households = [("hhA1", "A", "gridA", "1", "1", "101", "赵大伟", "13912345678"),
+                  ("hhA2", "A", "gridA", "1", "1", "102", "钱小红", "13987654321"),
+                  ("hhB1", "B", "gridB", "5", "2", "301", "孙立", "13711112222")]
+    for key, community, grid, building, unit, door, head, phone in households:
+        ids[key] = str(uuid.uuid4())
+        db.execute("""INSERT INTO households (id, community_id, grid_id, building, unit, door,
+                          head_name, phone, residents_count, created_at, updated_at)
+                      VALUES (?,?,?,?,?,?,?,?,2,?,?)""",
+                   [ids[key], ids[community], ids[grid], building, unit, door, head, phone,
+                    stamp, stamp])
+    residents = [("resA1", "hhA1", "赵大伟", "male", ID_NUMBERS[1], "13912345678"),
+                 ("resA2", "hhA1", "赵丽", "female", ID_NUMBERS[0], ""),
+                 ("resA3", "hhA2", "钱小红", "female", "", "13987654321"),
+                 ("resB1", "hhB1", "孙立", "male", ID_NUMBERS[2], "13711112222")]
+    for key, household, name, sex, number, phone in residents:
+        ids[key] = str(uuid.uuid4())
+        db.execute("""INSERT INTO residents (id, household_id, name, sex, id_type, id_number,
+                          phone, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)""",
+                   [ids[key], ids[household], name, sex, "id_card" if number else "",
+                    number, phone, stamp, stamp])
+    for community in ("A", "B"):
+        ids[f"round{community}"] = db.execute(
+            """INSERT INTO screening_rounds (community_id, name, starts_on, ends_on, created_at)
+               VALUES (?, '第一轮', '2026-01-01', '2099-12-31', ?)""",
+            [ids[community], stamp]).lastrowid
+    ids["policy8"], ids["policy9"] = [r[0] for r in db.execute(
+        "SELECT id FROM isolation_policies WHERE place_id IS NULL ORDER BY id LIMIT 2")]
 
 
 class Api:

@@ -106,6 +106,106 @@ MATRIX = {
 }
 
 
+# --- screening and home isolation ---------------------------------------------------------------
+
+def workers_of_A(ok, denied=403, anon=401):
+    """Staff of A, and the cadres who work there (cadre_A's grid, leader_A's community)."""
+    return {**staff_of_A(ok, denied, anon), "cadre_A": ok, "leader_A": ok}
+
+
+def _today():
+    from datetime import datetime
+
+    from helpers import SHANGHAI
+    return datetime.now(SHANGHAI).date().isoformat()
+
+
+def _open_case(ctx):
+    api = Api(ctx.app)
+    api.login(PHONES["cadre_A"])
+    body = {"id": new_id(), "recorded_at": shanghai_time(), "resident_id": ctx.world["resA1"],
+            "reason": "close_contact", "starts_on": _today(), "policy_id": ctx.world["policy8"]}
+    assert api.post("/api/isolation/cases", json=body).status_code == 201
+    return body["id"]
+
+
+MATRIX.update({
+    ("GET", "/api/grids"): (lambda c: (f"/api/grids?community_id={c.world['A']}", None),
+                            {**staff_of_A(200), "leader_A": 200}),
+    ("POST", "/api/grids/<int:grid_id>/cadres"): (
+        lambda c: (f"/api/grids/{c.world['gridA']}/cadres", {"user_id": c.world["cadre_A2"]}),
+        staff_of_A(200)),
+    ("DELETE", "/api/grids/<int:grid_id>/cadres/<int:user_id>"): (
+        lambda c: (f"/api/grids/{c.world['gridA']}/cadres/{c.world['cadre_A']}", None),
+        staff_of_A(200)),
+    ("GET", "/api/households"): (lambda c: ("/api/households", None), logged_in(200)),
+    ("POST", "/api/households"): (
+        lambda c: ("/api/households", {"household_id": new_id(), "grid_id": c.world["gridA"],
+                                       "door": "909"}), workers_of_A(201)),
+    ("GET", "/api/households/<household_id>"): (
+        lambda c: (f"/api/households/{c.world['hhA1']}", None), workers_of_A(200)),
+    ("POST", "/api/households/<household_id>"): (
+        lambda c: (f"/api/households/{c.world['hhA1']}", {"base_version": 1, "notes": "x"}),
+        workers_of_A(201)),
+    ("DELETE", "/api/households/<household_id>"): (
+        lambda c: (f"/api/households/{c.world['hhA1']}", None), staff_of_A(200)),
+    ("GET", "/api/households/<household_id>/history"): (
+        lambda c: (f"/api/households/{c.world['hhA1']}/history", None), staff_of_A(200)),
+    ("POST", "/api/residents"): (
+        lambda c: ("/api/residents", {"resident_id": new_id(), "household_id": c.world["hhA1"],
+                                      "name": "新人"}), workers_of_A(201)),
+    ("POST", "/api/residents/<resident_id>"): (
+        lambda c: (f"/api/residents/{c.world['resA1']}", {"base_version": 1, "notes": "x"}),
+        workers_of_A(201)),
+    ("POST", "/api/screening-visits"): (
+        lambda c: ("/api/screening-visits", {"id": new_id(), "recorded_at": shanghai_time(),
+                                             "household_id": c.world["hhA1"],
+                                             "outcome": "nobody_home"}), workers_of_A(201)),
+    ("GET", "/api/rounds"): (lambda c: (f"/api/rounds?community_id={c.world['A']}", None),
+                             workers_of_A(200)),
+    ("POST", "/api/rounds"): (
+        lambda c: ("/api/rounds", {"community_id": c.world["A"], "name": "第二轮",
+                                   "starts_on": "2026-02-01", "ends_on": "2026-02-07"}),
+        staff_of_A(201)),
+    ("POST", "/api/places/<int:community_id>/households/import"): (
+        lambda c: (f"/api/places/{c.world['A']}/households/import", None), staff_of_A(400)),
+    ("GET", "/api/isolation/policies"): (lambda c: ("/api/isolation/policies", None),
+                                         logged_in(200)),
+    ("POST", "/api/isolation/policies"): (
+        lambda c: ("/api/isolation/policies", {
+            "place_id": c.world["A"], "name": "甲社区方案",
+            "rules": {"slots": ["morning"], "phases": [{"kind": "home_monitoring", "days": 3}]}}),
+        staff_of_A(201)),
+    ("POST", "/api/isolation/policies/<int:policy_id>"): (
+        lambda c: (f"/api/isolation/policies/{c.world['policy9']}", {
+            "name": "第九版 密接的密接 居家隔离", "rules": {"slots": ["morning", "evening"], "phases": [
+                {"kind": "home_isolation", "days": 7, "test_days": [1, 4, 7]}]}}),
+        {**staff_of_A(200), "committee_A": 403}),  # national presets: the district's admin only
+    ("GET", "/api/isolation/cases"): (lambda c: ("/api/isolation/cases", None), logged_in(200)),
+    ("POST", "/api/isolation/cases"): (
+        lambda c: ("/api/isolation/cases", {
+            "id": new_id(), "recorded_at": shanghai_time(), "resident_id": c.world["resA1"],
+            "reason": "close_contact", "starts_on": _today(), "policy_id": c.world["policy8"]}),
+        workers_of_A(201)),
+    ("GET", "/api/isolation/cases/<case_id>"): (
+        lambda c: (f"/api/isolation/cases/{_open_case(c)}", None), workers_of_A(200)),
+    ("POST", "/api/isolation/cases/<case_id>/end"): (
+        lambda c: (f"/api/isolation/cases/{_open_case(c)}/end", {
+            "base_version": 1, "outcome": "other", "ended_on": _today(), "reason": "搬离"}),
+        workers_of_A(200)),
+    ("POST", "/api/isolation/visits"): (
+        lambda c: ("/api/isolation/visits", {"id": new_id(), "recorded_at": shanghai_time(),
+                                             "case_id": _open_case(c), "slot": "evening",
+                                             "temperature": 36.5}), workers_of_A(201)),
+    ("GET", "/api/deliveries"): (lambda c: ("/api/deliveries", None), logged_in(200)),
+    ("POST", "/api/deliveries"): (
+        lambda c: ("/api/deliveries", {"id": new_id(), "recorded_at": shanghai_time(),
+                                       "action": "raise", "household_id": c.world["hhA1"],
+                                       "kind": "medicine", "what": "降压药"}), workers_of_A(201)),
+    ("GET", "/api/my/day"): (lambda c: ("/api/my/day", None), logged_in(200)),
+})
+
+
 def test_every_route_is_in_the_matrix(app):
     routes = {(method, rule.rule) for rule in app.url_map.iter_rules()
               for method in rule.methods - {"HEAD", "OPTIONS"}}
