@@ -78,12 +78,19 @@ def record_checkin(db: sqlite_utils.Database, user_id: int, record: dict,
         existing = get_checkin(db, record["id"])
         if existing is not None:
             return ("duplicate" if existing["payload_hash"] == digest else "conflict"), existing
+        alias = db.execute("SELECT checkin_id, payload_hash FROM checkin_aliases WHERE id = ?",
+                           [record["id"]]).fetchone()
+        if alias is not None:
+            return ("repeat" if alias[1] == digest else "conflict"), get_checkin(db, alias[0])
         # A poster re-issued after the phone scanned it offline still counts for that scan.
         poster = posters.resolve_token(db, record["token"], valid_at=utc_text(trusted))
         window = timedelta(minutes=config["CHECKIN_WINDOW_MINUTES"])
         repeat = open_checkin_at(db, user_id, poster["community_id"], poster["checkpoint_id"],
                                  since_utc=utc_text(trusted - window))
         if repeat is not None and repeat["recorded_utc"] <= utc_text(trusted + window):
+            db.execute("""INSERT INTO checkin_aliases (id, checkin_id, user_id, payload_hash,
+                              received_at) VALUES (?,?,?,?,?)""",
+                       [record["id"], repeat["id"], user_id, digest, utc_text(received)])
             return "repeat", repeat
         db.execute(
             """INSERT INTO checkins (id, user_id, poster_id, community_id, checkpoint_id,
@@ -113,7 +120,7 @@ def record_checkout(db: sqlite_utils.Database, user_id: int, record: dict,
         if existing is not None:
             status = "duplicate" if existing[1] == digest else "conflict"
             return status, get_checkin(db, existing[0])
-        checkin = get_checkin(db, record["checkin_id"])
+        checkin = get_checkin(db, resolve_alias(db, record["checkin_id"]))
         pointer = [{"path": "/checkin_id", "message": ""}]
         if checkin is None:
             raise ApiError(404, "checkin_unknown", fields=_with_message(pointer, "checkin_unknown"))
@@ -137,6 +144,12 @@ def record_checkout(db: sqlite_utils.Database, user_id: int, record: dict,
 
 def _with_message(fields: list[dict], key: str) -> list[dict]:
     return [{**f, "message": t(key)} for f in fields]
+
+
+def resolve_alias(db: sqlite_utils.Database, checkin_id: str) -> str:
+    """The check-in an id names: itself, or the first check-in when it was a repeat scan."""
+    row = db.execute("SELECT checkin_id FROM checkin_aliases WHERE id = ?", [checkin_id]).fetchone()
+    return row[0] if row else checkin_id
 
 
 def get_checkin(db: sqlite_utils.Database, checkin_id: str) -> dict | None:

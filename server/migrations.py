@@ -403,7 +403,20 @@ V2_SQL = [
 ]
 
 
-MIGRATIONS = [_v1_foundation, _v2_screening]
+def _v3_checkin_aliases(db: sqlite_utils.Database) -> None:
+    # A repeat scan (a second check-in at the same place within the window) is not stored as a
+    # check-in, but its id is kept as an alias of the first: a check-out the phone captured
+    # against the repeat's id then closes the real check-in, and a resend stays a duplicate.
+    db.conn.execute("""CREATE TABLE checkin_aliases (
+        id TEXT PRIMARY KEY,
+        checkin_id TEXT NOT NULL REFERENCES checkins(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        payload_hash TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    )""")
+
+
+MIGRATIONS = [_v1_foundation, _v2_screening, _v3_checkin_aliases]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -79,7 +79,9 @@ def sync_record(db: sqlite_utils.Database, user: User, record: dict,
         return {**result, "status": "invalid", "code": error.code,
                 "errors": fields or [{"path": "", "message": error.message, "rule": error.code}]}
     result["status"] = status
-    if status == "conflict":
+    if status == "created":
+        result["stored"] = stored  # server facts the phone shows (flags, the verified place)
+    elif status == "conflict":
         result["stored"] = stored
         result["code"] = "conflict"
         result["errors"] = [{"path": "", "message": t("conflict"), "rule": "conflict"}]
@@ -110,23 +112,37 @@ def sync():
 @bp.get("/api/sync/changes")
 @require_role()
 def changes():
-    """What the phone needs offline: the posters of its communities, its open check-ins.
+    """What the phone needs for its next hours offline.
 
-    The collections are small and sent whole (`"full": true`) on every call for now; the cursor
-    is the server time of this answer, for the delta collections that come with households.
+    posters of its communities (offline check-in), its recent check-ins, the households of its
+    grids with their residents (masked: the offline copy never holds full ID numbers), its open
+    isolation cases, and today's task list. Each collection is sent whole (`"full": true`): the
+    phone replaces its copy, which also carries deletions. A cadre's share is a few hundred
+    rows; true deltas after `since` can come when measured sizes call for them.
     """
     db = get_db()
+    user = current_user
     community_ids = [r[0] for r in db.execute(
         """SELECT DISTINCT community_id FROM assignments WHERE user_id = ?
            AND (ends_on IS NULL OR ends_on >= ?)""",
-        [current_user.id, today(current_app.config["TIMEZONE"]).isoformat()])]
-    if current_user.place and current_user.place["kind"] == "community":
-        community_ids.append(current_user.place["id"])
+        [user.id, today(current_app.config["TIMEZONE"]).isoformat()])]
+    if user.place and user.place["kind"] == "community":
+        community_ids.append(user.place["id"])
     live = [posters.poster_json(p) for cid in dict.fromkeys(community_ids)
             for p in posters.live_posters_of(db, cid)]
-    mine = [checkins.checkin_json(db, r) for r in checkins.checkins_of_user(db, current_user.id, 20)]
+    mine = [checkins.checkin_json(db, r) for r in checkins.checkins_of_user(db, user.id, 20)]
+    grid_ids = screening.grid_ids_of(db, user.id)
+    households = [screening.household_json(db, row, None) for row in db.query(
+        f"""SELECT * FROM households WHERE deleted_at IS NULL
+            AND grid_id IN ({",".join("?" * len(grid_ids))}) ORDER BY building, unit, door""",
+        grid_ids)] if grid_ids else []
+    cases = [isolation.case_json(db, isolation.get_case(db, case_id))
+             for case_id in isolation.cases_of(db, user)]
     return jsonify({
         "cursor": utc_text(now_utc()),
         "posters": {"full": True, "items": live},
         "checkins": {"full": True, "items": mine},
+        "households": {"full": True, "items": households},
+        "cases": {"full": True, "items": cases},
+        "day": {"full": True, "items": [isolation.my_day(db, user)]},
     })

@@ -182,3 +182,43 @@ def test_changes_give_the_posters_for_offline_checkin(as_user, poster_token, wor
     other = as_user("cadre_B").get("/api/sync/changes").json
     assert {p["community"]["name"] for p in other["posters"]["items"]} == {"乙社区"}
     assert as_user("cadre_B").get("/api/sync/changes").status_code == 200
+
+
+def test_changes_carry_the_cadres_offline_work(as_user, world):
+    changes = as_user("cadre_A").get("/api/sync/changes").json
+    households = changes["households"]["items"]
+    assert households and all(h["masked"] for h in households)
+    assert {h["community_id"] for h in households} == {world["A"]}
+    residents = [r for h in households for r in h["residents"]]
+    assert residents and all("*" in (r.get("id_number") or "*") for r in residents)
+    assert changes["day"]["items"][0]["day"]
+    assert "items" in changes["cases"]
+    # cadre_B's grid holds none of A's households.
+    other = as_user("cadre_B").get("/api/sync/changes").json["households"]["items"]
+    assert all(h["community_id"] != world["A"] for h in other)
+
+
+def test_checkout_of_a_repeat_scan_closes_the_first_checkin(as_user, poster_token, db):
+    """The phone captured 报到 twice offline and then 签退 against the second one."""
+    api = as_user("cadre_A")
+    first = checkin_record(poster_token("A", "gateA"))
+    repeat = checkin_record(poster_token("A", "gateA"))
+    closed = {"id": new_id(), "type": "checkout",
+              "recorded_at": shanghai_time(datetime.now(SHANGHAI) + timedelta(seconds=2)),
+              "data": {"checkin_id": repeat["id"]}}
+    results = sync(api, [first, repeat, closed]).json["results"]
+    assert [r["status"] for r in results] == ["created", "duplicate", "created"]
+    assert db.execute("SELECT checkin_id FROM checkouts").fetchone()[0] == first["id"]
+    # Resending the repeat stays a duplicate; the same id with other content is a conflict.
+    again = sync(api, [repeat]).json["results"][0]
+    assert again["status"] == "duplicate" and again["duplicate_of"] == first["id"]
+    changed = {**repeat, "data": {"token": poster_token("A")}}
+    assert sync(api, [changed]).json["results"][0]["status"] == "conflict"
+    assert count(db) == 1
+
+
+def test_created_results_carry_the_server_copy(as_user, poster_token):
+    result = sync(as_user("cadre_B"), [checkin_record(poster_token("A"))]).json["results"][0]
+    assert result["status"] == "created"
+    assert result["stored"]["outside_assignment"] is True
+    assert result["stored"]["community"]["name"] == "甲社区"
