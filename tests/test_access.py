@@ -103,6 +103,14 @@ MATRIX = {
     ("GET", "/schemas/<path:filename>"): (lambda c: ("/schemas/checkin.json", None),
                                           everyone(200)),
     ("GET", "/healthz"): (lambda c: ("/healthz", None), everyone(200)),
+    ("GET", "/api/places/<int:place_id>/tally"): (
+        lambda c: (f"/api/places/{c.world['A']}/tally", None), staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/tally.csv"): (
+        lambda c: (f"/api/places/{c.world['A']}/tally.csv", None), staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/tally.xlsx"): (
+        lambda c: (f"/api/places/{c.world['A']}/tally.xlsx", None), staff_of_A(200)),
+    ("GET", "/reports/<int:place_id>/daily"): (
+        lambda c: (f"/reports/{c.world['A']}/daily", None), staff_of_A(200, anon=302)),
 }
 
 

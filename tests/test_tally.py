@@ -1,0 +1,146 @@
+"""Daily tallies (日报): every number checked against records made for the test."""
+
+import csv
+import io
+from datetime import datetime, timedelta
+
+from helpers import SHANGHAI, new_id, shanghai_time
+
+from server.tallies import TALLY_FIELDS, daily_tally, day_bounds_utc
+
+
+def today():
+    return datetime.now(SHANGHAI).date().isoformat()
+
+
+def screen(api, world, household, outcome="answered", when=None, **extra):
+    body = {"id": new_id(), "recorded_at": shanghai_time(when), "household_id": world[household],
+            "outcome": outcome, **({"result": "normal"} if outcome == "answered" else {}), **extra}
+    response = api.post("/api/screening-visits", json=body)
+    assert response.status_code == 201, response.json
+    return body
+
+
+def tally(api, place_id, **query):
+    response = api.get(f"/api/places/{place_id}/tally", query_string=query)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_screening_numbers(as_user, world):
+    cadre = as_user("cadre_A")
+    screen(cadre, world, "hhA1", residents=[
+        {"resident_id": world["resA1"], "temperature": 38.1},
+        {"resident_id": world["resA2"], "temperature": 36.6, "symptoms": ["cough"]}])
+    screen(cadre, world, "hhA2", outcome="nobody_home")
+    day = tally(as_user("committee_A"), world["A"])
+    total = day["totals"][0]
+    assert total["households_in_round"] == 2
+    assert total["households_answered"] == 1
+    assert total["households_nobody_home"] == 1
+    assert total["households_refused"] == 0
+    assert total["residents_screened"] == 2
+    assert total["residents_fever_or_symptoms"] == 2
+    assert [f["key"] for f in day["fields"]] == [k for k, _ in TALLY_FIELDS]
+
+
+def test_local_day_boundary(as_user, world, app, db):
+    """A visit at 23:30 and one at 00:30 Shanghai time fall on different days."""
+    cadre = as_user("cadre_A")
+    late = datetime(2026, 3, 1, 23, 30, tzinfo=SHANGHAI)
+    early = datetime(2026, 3, 2, 0, 30, tzinfo=SHANGHAI)
+    screen(cadre, world, "hhA1", when=late)
+    screen(cadre, world, "hhA2", when=early)
+    with app.app_context():
+        first = daily_tally(db, world["A"], "2026-03-01", "Asia/Shanghai")
+        second = daily_tally(db, world["A"], "2026-03-02", "Asia/Shanghai")
+    assert first["households_answered"] == 1 and second["households_answered"] == 1
+    lo, hi = day_bounds_utc("2026-03-02", "Asia/Shanghai")
+    assert lo.isoformat() == "2026-03-01T16:00:00+00:00" and hi - lo == timedelta(days=1)
+
+
+def test_cadres_checkins_and_watch_hours(as_user, world, poster_token):
+    for who in ("cadre_A", "cadre_B"):  # cadre_B is not assigned to A: flagged
+        api = as_user(who)
+        assert api.post("/api/checkins", json={"id": new_id(), "token": poster_token("A"),
+                                               "recorded_at": shanghai_time()}).status_code == 201
+    api = as_user("cadre_A2")
+    start = datetime.now(SHANGHAI) - timedelta(hours=2)
+    watch = {"id": new_id(), "token": poster_token("A", "gateA"), "recorded_at": shanghai_time(start)}
+    assert api.post("/api/checkins", json=watch).status_code == 201
+    api.post("/api/checkouts", json={"id": new_id(), "checkin_id": watch["id"],
+                                     "recorded_at": shanghai_time(start + timedelta(hours=1))})
+    total = tally(as_user("committee_A"), world["A"])["totals"][0]
+    assert total["cadres_assigned"] == 3
+    assert total["cadres_reported"] == 3
+    assert total["cadres_on_watch"] == 1
+    assert total["checkins_flagged"] == 1
+    if start.date() == datetime.now(SHANGHAI).date():  # not when the test runs just past midnight
+        assert total["checkpoint_hours_covered"] == 1.0
+    # Two checkpoints, the part of today that has passed, less the hour covered.
+    passed = (datetime.now(SHANGHAI) - datetime.now(SHANGHAI).replace(
+        hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 3600
+    assert abs(total["checkpoint_hours_uncovered"]
+               - (2 * passed - total["checkpoint_hours_covered"])) < 0.05
+
+
+def test_isolation_numbers(as_user, world):
+    committee = as_user("committee_A")
+    case = {"id": new_id(), "recorded_at": shanghai_time(), "resident_id": world["resA1"],
+            "reason": "close_contact", "starts_on": today(), "policy_id": world["policy8"]}
+    assert committee.post("/api/isolation/cases", json=case).status_code == 201
+    visit = {"id": new_id(), "recorded_at": shanghai_time(), "case_id": case["id"],
+             "slot": "morning", "temperature": 36.5, "needs": [{"kind": "medicine", "what": "退烧药"}]}
+    response = as_user("cadre_A").post("/api/isolation/visits", json=visit)
+    assert response.status_code == 201, response.json
+    total = tally(committee, world["A"])["totals"][0]
+    assert total["cases_new"] == 1 and total["cases_active"] == 1
+    assert total["isolation_visits_due"] == 2  # morning and evening
+    assert total["isolation_visits_done"] == 1
+    assert total["deliveries_raised"] == 1 and total["deliveries_done"] == 0
+
+
+def test_rollup_scoping_and_previous_day(as_user, world):
+    cadre = as_user("cadre_A")
+    screen(cadre, world, "hhA1")
+    yesterday = datetime.now(SHANGHAI) - timedelta(days=1)
+    screen(cadre, world, "hhA2", when=yesterday)
+    district = tally(as_user("admin"), world["district"])
+    by_community = {r["community"]["name"]: r for r in district["rows"]}
+    assert set(by_community) == {"甲社区", "乙社区", "丙村"}
+    assert by_community["甲社区"]["households_answered"] == 1
+    assert district["totals"][0]["households_answered"] == 1
+    assert district["totals"][0]["households_in_round"] == 3  # A's two and B's one
+    assert district["previous_day"]["households_answered"] == 1
+    week = tally(as_user("admin"), world["town1"], **{"from": yesterday.date().isoformat(),
+                                                      "to": today()})
+    assert [t["households_answered"] for t in week["totals"]] == [1, 1]
+    assert as_user("committee_B").get(f"/api/places/{world['A']}/tally").status_code == 403
+    assert as_user("cadre_A").get(f"/api/places/{world['A']}/tally").status_code == 403
+    assert as_user("town2_admin").get(f"/api/places/{world['A']}/tally").status_code == 403
+    bad = as_user("admin").get(f"/api/places/{world['A']}/tally", query_string={"from": "x"})
+    assert bad.status_code == 422 and bad.json["error"]["fields"][0]["path"] == "/from"
+    backwards = as_user("admin").get(f"/api/places/{world['A']}/tally",
+                                     query_string={"from": today(), "to": "2020-01-01"})
+    assert backwards.status_code == 422
+
+
+def test_exports_and_printable_report(as_user, world, db):
+    committee = as_user("committee_A")
+    screen(as_user("cadre_A"), world, "hhA1")
+    response = committee.get(f"/api/places/{world['A']}/tally.csv")
+    assert response.mimetype == "text/csv"
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff日期,街道/乡镇,社区/村,本轮应排查户数,已排查户数")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[1][2] == "甲社区" and rows[1][4] == "1"
+    xlsx = committee.get(f"/api/places/{world['A']}/tally.xlsx")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    assert sheet.cell(1, 5).value == "已排查户数" and sheet.cell(2, 5).value == 1
+    exports = db.execute("SELECT count(*) FROM audit_log WHERE action = 'export'").fetchone()[0]
+    assert exports == 2
+    page = committee.get(f"/reports/{world['A']}/daily").get_data(as_text=True)
+    assert "甲社区 疫情防控工作日报" in page and "已排查户数" in page
+    assert as_user("committee_B").get(f"/reports/{world['A']}/daily").status_code == 403
