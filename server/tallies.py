@@ -14,7 +14,7 @@ import sqlite_utils
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_login import current_user
 
-from . import places
+from . import charts, places
 from .audit import audit
 from .auth import mask_phone, require_place_in_scope, require_role, scope_paths
 from .checkins import checkin_json, get_checkin
@@ -362,40 +362,39 @@ def place_tally(place_id: int):
     return jsonify(_report_from_request(place_id))
 
 
-@bp.get("/api/places/<int:place_id>/tally.csv")
-@require_role("committee", "admin")
-def place_tally_csv(place_id: int):
-    report = _report_from_request(place_id)
-    header, rows = _table(report)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
-    audit(get_db(), "export", f"place:{place_id}", f"tally.csv {report['from']}..{report['to']}")
-    name = f"tally-{place_id}-{report['from']}-{report['to']}.csv"
-    # UTF-8 with a BOM: Excel in China opens it as UTF-8 instead of guessing GBK.
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename={name}"})
-
-
-@bp.get("/api/places/<int:place_id>/tally.xlsx")
-@require_role("committee", "admin")
-def place_tally_xlsx(place_id: int):
+def download(fmt: str, title: str, header: list[str], rows: list[list], filename: str,
+             place_id: int) -> Response:
+    """A table as CSV (UTF-8 with a BOM, so Excel in China reads it as UTF-8) or XLSX; every
+    export is written to the audit log."""
+    audit(get_db(), "export", f"place:{place_id}", f"{filename}.{fmt}")
+    disposition = {"Content-Disposition": f"attachment; filename={filename}.{fmt}"}
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return Response("\ufeff" + out.getvalue(), mimetype="text/csv", headers=disposition)
     from openpyxl import Workbook
 
-    report = _report_from_request(place_id)
-    header, rows = _table(report)
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(f"日报 {report['from']}")
+    sheet = book.create_sheet(title[:31])  # Excel's limit for a sheet name
     sheet.append(header)
     for row in rows:
         sheet.append(row)
     out = io.BytesIO()
     book.save(out)
-    audit(get_db(), "export", f"place:{place_id}", f"tally.xlsx {report['from']}..{report['to']}")
-    name = f"tally-{place_id}-{report['from']}-{report['to']}.xlsx"
-    return Response(out.getvalue(), headers={"Content-Disposition": f"attachment; filename={name}"},
+    return Response(out.getvalue(), headers=disposition,
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.get("/api/places/<int:place_id>/tally.csv", defaults={"fmt": "csv"})
+@bp.get("/api/places/<int:place_id>/tally.xlsx", defaults={"fmt": "xlsx"})
+@require_role("committee", "admin")
+def place_tally_file(place_id: int, fmt: str):
+    report = _report_from_request(place_id)
+    header, rows = _table(report)
+    return download(fmt, f"日报 {report['from']}", header, rows,
+                    f"tally-{place_id}-{report['from']}-{report['to']}", place_id)
 
 
 @bp.get("/reports/<int:place_id>/daily")
@@ -406,3 +405,193 @@ def daily_report_page(place_id: int):
     total = report["totals"][0]
     return render_template("daily_report.html", report=report, total=total,
                            previous=report["previous_day"], fields=report["fields"])
+
+
+# --- screening round progress ------------------------------------------------------------------
+
+def round_progress(db: sqlite_utils.Database, community: dict, day: str) -> dict:
+    """The community's current round: per grid and per cadre, households screened (a door
+    answered in the round) of households to screen, and which remain."""
+    from .screening import address, current_round
+
+    round_ = current_round(db, community["id"], day)
+    if round_ is None:
+        return {"round": None, "grids": [], "cadres": [], "remaining": []}
+    households = list(db.query(
+        """SELECT h.*, g.name AS grid_name, EXISTS (SELECT 1 FROM screening_visits v
+               WHERE v.household_id = h.id AND v.round_id = ? AND v.outcome = 'answered')
+               AS screened
+           FROM households h JOIN places g ON g.id = h.grid_id
+           WHERE h.community_id = ? AND h.deleted_at IS NULL
+           ORDER BY g.path, h.building, h.unit, h.door""", [round_["id"], community["id"]]))
+    grids: dict[int, dict] = {}
+    for h in households:
+        grid = grids.setdefault(h["grid_id"], {"grid": {"id": h["grid_id"], "name": h["grid_name"]},
+                                               "households": 0, "screened": 0})
+        grid["households"] += 1
+        grid["screened"] += h["screened"]
+    cadres = []
+    for row in db.query(
+            """SELECT u.id, u.name, group_concat(a.grid_id) AS grid_ids
+               FROM grid_assignments a JOIN users u ON u.id = a.user_id
+               JOIN places g ON g.id = a.grid_id WHERE g.parent_id = ?
+               GROUP BY u.id ORDER BY u.name""", [community["id"]]):
+        mine = {int(g) for g in row["grid_ids"].split(",")}
+        own = [h for h in households if h["grid_id"] in mine]
+        cadres.append({"user": {"id": row["id"], "name": row["name"]},
+                       "households": len(own), "screened": sum(h["screened"] for h in own)})
+    return {
+        "round": {k: round_[k] for k in ("id", "name", "starts_on", "ends_on")},
+        "grids": list(grids.values()),
+        "cadres": cadres,
+        "remaining": [{"id": h["id"], "address": address(h), "grid": h["grid_name"]}
+                      for h in households if not h["screened"]],
+    }
+
+
+# --- cadre work record (一线考察) ----------------------------------------------------------------
+
+WORK_FIELDS: list[tuple[str, str]] = [
+    ("days_reported", "报到天数"),
+    ("watch_hours", "值守时长(小时)"),
+    ("households_screened", "入户排查户次"),
+    ("isolation_visits", "隔离随访次数"),
+    ("deliveries_done", "送医送药次数"),
+]
+
+
+def work_records(db: sqlite_utils.Database, node: dict, first: str, last: str,
+                 zone: str) -> list[dict]:
+    """Per cadre assigned below `node` in the period: the work the organisation department
+    weighs in its field evaluation, counted from the cadre's own records."""
+    lo, _ = day_bounds_utc(first, zone)
+    _, hi = day_bounds_utc(last, zone)
+    lo_text, hi_text = utc_text(lo), utc_text(hi)
+    rows = db.query(
+        """SELECT u.id, u.name, u.phone, h.name AS home_unit, group_concat(DISTINCT p.name) AS places,
+             (SELECT count(DISTINCT c.local_day) FROM checkins c WHERE c.user_id = u.id
+                AND c.local_day BETWEEN :first AND :last) AS days_reported,
+             (SELECT coalesce(sum(min(julianday(coalesce(o.recorded_utc, c.recorded_utc))
+                                      - julianday(c.recorded_utc), 1.0)), 0) * 24
+                FROM checkins c LEFT JOIN checkouts o ON o.checkin_id = c.id
+                WHERE c.user_id = u.id AND c.checkpoint_id IS NOT NULL
+                AND c.local_day BETWEEN :first AND :last) AS watch_hours,
+             (SELECT count(*) FROM screening_visits v WHERE v.user_id = u.id
+                AND v.outcome = 'answered' AND v.local_day BETWEEN :first AND :last)
+                AS households_screened,
+             (SELECT count(*) FROM isolation_visits v WHERE v.user_id = u.id
+                AND v.local_day BETWEEN :first AND :last) AS isolation_visits,
+             (SELECT count(*) FROM deliveries d WHERE d.delivered_by = u.id
+                AND d.delivered_at >= :lo AND d.delivered_at < :hi) AS deliveries_done
+           FROM users u JOIN assignments a ON a.user_id = u.id
+           JOIN places p ON p.id = a.community_id
+           LEFT JOIN home_units h ON h.id = u.home_unit_id
+           WHERE p.path >= :path AND p.path < :path_end
+           AND a.starts_on <= :last AND (a.ends_on IS NULL OR a.ends_on >= :first)
+           GROUP BY u.id""",
+        {"first": first, "last": last, "lo": lo_text, "hi": hi_text, "path": node["path"],
+         "path_end": node["path"] + "\uffff"})
+    return [{"user": {"id": r["id"], "name": r["name"], "phone": mask_phone(r["phone"]),
+                      "home_unit": r["home_unit"] or ""},
+             "places": r["places"], **{k: r[k] for k, _ in WORK_FIELDS},
+             "watch_hours": round(r["watch_hours"], 2)} for r in rows]
+
+
+def _period() -> tuple[str, str]:
+    zone = current_app.config["TIMEZONE"]
+    last = _requested_day("to") if request.args.get("to") else today(zone).isoformat()
+    first = (_requested_day("from") if request.args.get("from")
+             else (date.fromisoformat(last) - timedelta(days=29)).isoformat())
+    _days(first, last)  # checks order and length
+    return first, last
+
+
+@bp.get("/api/places/<int:place_id>/round-progress")
+@require_role("leader", "committee", "admin")
+def place_round_progress(place_id: int):
+    db = get_db()
+    place = require_place_in_scope(db, current_user, place_id)
+    if place["kind"] != "community":
+        raise ApiError(404, "not_found")
+    day = _requested_day() if request.args.get("day") else \
+        today(current_app.config["TIMEZONE"]).isoformat()
+    return jsonify({"place": {k: place[k] for k in ("id", "name", "kind")},
+                    **round_progress(db, place, day)})
+
+
+def _sorted_work_records(place_id: int) -> tuple[dict, str, str, list[dict]]:
+    db = get_db()
+    place = require_place_in_scope(db, current_user, place_id)
+    first, last = _period()
+    records = work_records(db, place, first, last, current_app.config["TIMEZONE"])
+    key = request.args.get("sort", "days_reported")
+    if key not in dict(WORK_FIELDS):
+        raise ApiError(422, "invalid", fields=[{"path": "/sort", "rule": "enum",
+                                                "message": ", ".join(dict(WORK_FIELDS))}])
+    records.sort(key=lambda r: (-r[key], r["user"]["name"]))
+    if request.args.get("order") == "asc":
+        records.reverse()
+    return place, first, last, records
+
+
+@bp.get("/api/places/<int:place_id>/work-records")
+@require_role("committee", "admin")
+def place_work_records(place_id: int):
+    place, first, last, records = _sorted_work_records(place_id)
+    return jsonify({"place": {k: place[k] for k in ("id", "name", "kind")}, "from": first,
+                    "to": last, "fields": [{"key": k, "title": t} for k, t in WORK_FIELDS],
+                    "records": records})
+
+
+@bp.get("/api/places/<int:place_id>/work-records.csv", defaults={"fmt": "csv"})
+@bp.get("/api/places/<int:place_id>/work-records.xlsx", defaults={"fmt": "xlsx"})
+@require_role("committee", "admin")
+def place_work_records_file(place_id: int, fmt: str):
+    place, first, last, records = _sorted_work_records(place_id)
+    header = ["姓名", "工作单位", "下沉社区", *(title for _, title in WORK_FIELDS)]
+    rows = [[r["user"]["name"], r["user"]["home_unit"], r["places"],
+             *(r[k] for k, _ in WORK_FIELDS)] for r in records]
+    return download(fmt, f"一线考察 {first}", header, rows,
+                    f"work-records-{place_id}-{first}-{last}", place_id)
+
+
+# --- pictures ---------------------------------------------------------------------------------
+
+TREND_SERIES = [("households_answered", "已排查户"), ("residents_fever_or_symptoms", "发热/症状"),
+                ("cases_active", "在管隔离"), ("cadres_reported", "干部报到")]
+
+
+@bp.get("/api/places/<int:place_id>/trend.svg")
+@require_role("committee", "admin")
+def trend_svg(place_id: int):
+    """The main numbers over the last 14 local days (or ?days=N, at most 60)."""
+    db = get_db()
+    place = require_place_in_scope(db, current_user, place_id)
+    if place["kind"] == "grid":
+        raise ApiError(404, "not_found")
+    zone = current_app.config["TIMEZONE"]
+    days = min(max(request.args.get("days", 14, type=int), 2), 60)
+    last = today(zone)
+    report = tally_report(db, place, (last - timedelta(days=days - 1)).isoformat(),
+                          last.isoformat(), zone)
+    labels = [t["day"] for t in report["totals"]]
+    series = [(title, [t[key] for t in report["totals"]]) for key, title in TREND_SERIES]
+    svg = charts.line_chart(f"{place['name']} 近{days}日", labels, series)
+    return Response(svg, mimetype="image/svg+xml")
+
+
+@bp.get("/api/places/<int:place_id>/progress.svg")
+@require_role("committee", "admin")
+def progress_svg(place_id: int):
+    """Communities below the node by screening progress in their current round."""
+    db = get_db()
+    place = require_place_in_scope(db, current_user, place_id)
+    day = today(current_app.config["TIMEZONE"]).isoformat()
+    bars = []
+    for community in places.subtree(db, place["path"], "community"):
+        progress = round_progress(db, community, day)
+        total = sum(g["households"] for g in progress["grids"])
+        done = sum(g["screened"] for g in progress["grids"])
+        bars.append((community["name"], done / total if total else 0.0, f"{done}/{total}"))
+    bars.sort(key=lambda bar: bar[1])
+    return Response(charts.bar_chart("排查进度（本轮）", bars), mimetype="image/svg+xml")

@@ -111,6 +111,19 @@ MATRIX = {
         lambda c: (f"/api/places/{c.world['A']}/tally.xlsx", None), staff_of_A(200)),
     ("GET", "/reports/<int:place_id>/daily"): (
         lambda c: (f"/reports/{c.world['A']}/daily", None), staff_of_A(200, anon=302)),
+    ("GET", "/api/places/<int:place_id>/round-progress"): (
+        lambda c: (f"/api/places/{c.world['A']}/round-progress", None),
+        {**staff_of_A(200), "leader_A": 200}),
+    ("GET", "/api/places/<int:place_id>/work-records"): (
+        lambda c: (f"/api/places/{c.world['A']}/work-records", None), staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/work-records.csv"): (
+        lambda c: (f"/api/places/{c.world['A']}/work-records.csv", None), staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/work-records.xlsx"): (
+        lambda c: (f"/api/places/{c.world['A']}/work-records.xlsx", None), staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/trend.svg"): (
+        lambda c: (f"/api/places/{c.world['A']}/trend.svg?days=2", None), staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/progress.svg"): (
+        lambda c: (f"/api/places/{c.world['A']}/progress.svg", None), staff_of_A(200)),
 }
 
 

@@ -144,3 +144,74 @@ def test_exports_and_printable_report(as_user, world, db):
     page = committee.get(f"/reports/{world['A']}/daily").get_data(as_text=True)
     assert "甲社区 疫情防控工作日报" in page and "已排查户数" in page
     assert as_user("committee_B").get(f"/reports/{world['A']}/daily").status_code == 403
+
+
+def test_round_progress(as_user, world):
+    cadre = as_user("cadre_A")
+    screen(cadre, world, "hhA1")
+    screen(cadre, world, "hhA2", outcome="nobody_home")  # stays to do
+    progress = as_user("committee_A").get(f"/api/places/{world['A']}/round-progress").json
+    assert progress["round"]["name"] == "第一轮"
+    assert progress["grids"] == [{"grid": {"id": world["gridA"], "name": "甲一网格"},
+                                  "households": 2, "screened": 1}]
+    assert progress["cadres"] == [{"user": {"id": world["cadre_A"], "name": "王建国"},
+                                   "households": 2, "screened": 1}]
+    assert [h["address"] for h in progress["remaining"]] == ["1号楼1单元102"]
+    assert as_user("committee_B").get(
+        f"/api/places/{world['A']}/round-progress").status_code == 403
+    assert as_user("admin").get(
+        f"/api/places/{world['town1']}/round-progress").status_code == 404
+
+
+def test_work_records_sorted_and_exported(as_user, world, poster_token):
+    cadre = as_user("cadre_A")
+    screen(cadre, world, "hhA1")
+    screen(cadre, world, "hhA2")
+    start = datetime.now(SHANGHAI) - timedelta(hours=3)
+    watch = {"id": new_id(), "token": poster_token("A", "gateA"), "recorded_at": shanghai_time(start)}
+    other = as_user("cadre_A2")
+    assert other.post("/api/checkins", json=watch).status_code == 201
+    other.post("/api/checkouts", json={"id": new_id(), "checkin_id": watch["id"],
+                                       "recorded_at": shanghai_time(start + timedelta(hours=2))})
+    admin = as_user("admin")
+    data = admin.get(f"/api/places/{world['district']}/work-records",
+                     query_string={"sort": "households_screened"}).json
+    first = data["records"][0]
+    assert first["user"]["name"] == "王建国" and first["households_screened"] == 2
+    assert first["user"]["phone"] == "138****0001"
+    by_watch = admin.get(f"/api/places/{world['district']}/work-records",
+                         query_string={"sort": "watch_hours"}).json["records"]
+    if start.date() == datetime.now(SHANGHAI).date():
+        assert by_watch[0]["user"]["name"] == "李丽华" and by_watch[0]["watch_hours"] == 2.0
+        assert by_watch[0]["days_reported"] == 1
+    assert {r["user"]["name"] for r in by_watch} == {"王建国", "李丽华", "张志强", "刘队长"}
+    scoped = as_user("committee_B").get(f"/api/places/{world['B']}/work-records").json
+    assert [r["user"]["name"] for r in scoped["records"]] == ["张志强"]
+    bad = admin.get(f"/api/places/{world['district']}/work-records", query_string={"sort": "x"})
+    assert bad.status_code == 422 and bad.json["error"]["fields"][0]["path"] == "/sort"
+    text = admin.get(f"/api/places/{world['district']}/work-records.csv",
+                     query_string={"sort": "households_screened"}).get_data(as_text=True)
+    assert text.startswith("\ufeff姓名,工作单位,下沉社区,报到天数")
+    assert text.splitlines()[1].startswith("王建国,区粮食局,甲社区,")
+    xlsx = admin.get(f"/api/places/{world['district']}/work-records.xlsx")
+    assert xlsx.data[:2] == b"PK"
+
+
+def test_charts(as_user, world):
+    screen(as_user("cadre_A"), world, "hhA1")
+    admin = as_user("admin")
+    trend = admin.get(f"/api/places/{world['district']}/trend.svg")
+    assert trend.mimetype == "image/svg+xml"
+    svg = trend.get_data(as_text=True)
+    assert svg.startswith("<svg") and "近14日" in svg and "已排查户 1" in svg
+    assert svg.count("<polyline") == 4
+    bars = admin.get(f"/api/places/{world['district']}/progress.svg").get_data(as_text=True)
+    assert "甲社区" in bars and "1/2" in bars and "0/1" in bars
+    assert as_user("committee_B").get(f"/api/places/{world['A']}/trend.svg").status_code == 403
+
+
+def test_chart_labels_are_escaped():
+    from server.charts import bar_chart, line_chart
+
+    assert "<script" not in bar_chart("t", [("<script>", 0.5, "1/2")])
+    assert "&lt;b&gt;" in line_chart("<b>", ["2026-01-01", "2026-01-02"], [("x", [1, 2])])
