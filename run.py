@@ -5,6 +5,8 @@
     python run.py import-cadres cadres.csv [--password ...] [--starts-on YYYY-MM-DD]
     python run.py backup [--to FILE]        online, while the server runs
     python run.py restore FILE              with the server stopped
+    python run.py vapid-keys [--rotate]     show (or make anew) the Web Push key pair
+    python run.py push-worker               the push delivery worker alone (serve starts one)
 """
 
 from __future__ import annotations
@@ -63,7 +65,52 @@ def cmd_serve(args) -> int:
                                        [h.strip() for h in extra_hosts if h.strip()])
         options.update(certfile=str(cert), keyfile=str(key))
         print(f"TLS certificate: {cert} (self-signed; accept it once on each phone)")
-    _run_gunicorn(options)
+    worker = None if args.no_push_worker else _start_push_worker()
+    try:
+        _run_gunicorn(options)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+    return 0
+
+
+def _start_push_worker():
+    """The push delivery worker as one process beside gunicorn (not one per gunicorn worker):
+    it drains the queue table and runs the periodic checks; it exits when we do."""
+    import subprocess
+
+    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "push-worker"],
+                            env=os.environ.copy())
+
+
+def cmd_push_worker(args) -> int:
+    import logging
+
+    from server.push import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s push-worker %(message)s")
+    run_worker(create_app())
+    return 0
+
+
+def cmd_vapid_keys(args) -> int:
+    from server.db import init_db
+    from server.push import PUBLIC_KEY_FILE, ensure_keys
+
+    folder = data_dir()
+    _, public = ensure_keys(folder, rotate=args.rotate)
+    if args.rotate:
+        # Subscriptions were made with the old key: push services refuse our new tokens for
+        # them. Phones re-subscribe on their next start (they compare the served key).
+        init_db(folder / "baodao.db")
+        db = connect(folder / "baodao.db")
+        with db.atomic():
+            dropped = db.execute("DELETE FROM push_subscriptions").rowcount
+        db.close()
+        print(f"new VAPID key pair written; {dropped} subscriptions dropped. "
+              "Restart the server so it signs with the new key.")
+    print(f"public key ({folder / PUBLIC_KEY_FILE}):\n{public}")
     return 0
 
 
@@ -150,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BAODAO_WORKERS", 2)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BAODAO_THREADS", 4)))
     parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--no-push-worker", action="store_true",
+                        help="do not start the push worker (run `run.py push-worker` elsewhere)")
     commands = parser.add_subparsers(dest="command")
     user = commands.add_parser("create-user", help="add an account")
     user.add_argument("--phone", required=True)
@@ -166,7 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     back.add_argument("--to", help="file to write (default data/backups/baodao-<time>.db)")
     rest = commands.add_parser("restore", help="replace the database by a backup (server stopped)")
     rest.add_argument("file")
+    keys = commands.add_parser("vapid-keys", help="show the Web Push (VAPID) public key")
+    keys.add_argument("--rotate", action="store_true", help="make a new pair (docs/push.md)")
+    commands.add_parser("push-worker", help="run the push delivery worker in the foreground")
     args = parser.parse_args(argv)
+    if args.command == "vapid-keys":
+        return cmd_vapid_keys(args)
+    if args.command == "push-worker":
+        return cmd_push_worker(args)
     if args.command == "backup":
         return cmd_backup(args)
     if args.command == "restore":

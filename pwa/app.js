@@ -2,11 +2,17 @@
 import { t, has, getLang, setLang, applyLang, fmtTime, fmtClock, isToday } from './i18n.js';
 import {
   api, state, loadSession, onUnauthorized, el, safeUrl, showError, clearErrors,
-  uuid, localIso, deviceId,
+  uuid, localIso,
 } from './api.js';
 import * as outbox from './outbox.js';
 import * as sender from './sender.js';
 import { outboxView, typeLabel } from './views/outbox.js';
+import { capture, accepted, rejectedPanel } from './record.js';
+import { tasksView } from './views/tasks.js';
+import { screeningView } from './views/screening.js';
+import { isolationView } from './views/isolation.js';
+import { communityHouseholdsView, communityCasesView } from './views/community.js';
+import { loadLocal, householdsToScreen, visitsDue, openDeliveries } from './local.js';
 
 const $bar = document.getElementById('bar');
 const $view = document.getElementById('view');
@@ -54,13 +60,17 @@ function route() {
   renderHeader();
   const token = posterToken();
   if (token !== null) return state.user ? viewCheckin(token) : viewLogin(true);
-  const { parts } = hashParts();
+  const { parts, query } = hashParts();
   if (!state.user) return viewLogin(false);
   switch (parts[0]) {
     case undefined: return isStaff() ? viewDashboard(null) : viewHome();
     case 'dashboard': return viewDashboard(parts[1] ?? null);
     case 'password': return viewPassword();
     case 'outbox': return viewOutbox();
+    case 'tasks': return show('tasks', tasksView({ refresh: refreshOffline }));
+    case 'screen': return show('screening', screeningView(parts[1] ?? ''));
+    case 'visit': return show('isolation', isolationView(parts[1] ?? '', query));
+    case 'community': return show('community', (parts[2] === 'cases' ? communityCasesView : communityHouseholdsView)(parts[1] ?? ''));
     case 'login': return afterLogin(); // already logged in: go where the login was headed
     default: location.replace('/#/');
   }
@@ -214,6 +224,7 @@ function loginOverlay() {
 function viewHome() {
   const list = el('ul', { class: 'list', 'data-testid': 'my-checkins' }, el('li', { class: 'muted' }, t('loading')));
   mount('home', el('section', { class: 'home' },
+    tasksButton(),
     el('h1', {}, t('home.title')),
     state.user.role === 'leader' ? el('p', {}, el('a', { href: '/#/dashboard', 'data-testid': 'dashboard-link' }, t('dash.title'))) : null,
     'BarcodeDetector' in window ? scanBlock() : null,
@@ -222,6 +233,28 @@ function viewHome() {
     el('h2', {}, t('home.mine')),
     list));
   loadMine(list);
+}
+
+// 今日任务: the big button at the top of the cadre home, with what is left today.
+function tasksButton() {
+  const count = el('span', { class: 'btn-count', 'data-testid': 'home-tasks-count' });
+  const btn = el('a', { class: 'btn-primary btn-block btn-big btn-tasks', href: '/#/tasks', 'data-testid': 'home-tasks' },
+    el('span', {}, t('tasks.title')), count);
+  const fill = async () => {
+    const local = await loadLocal();
+    if (!local.known || !btn.isConnected) return;
+    const n = householdsToScreen(local).length + visitsDue(local).length + openDeliveries(local).length;
+    count.textContent = String(n);
+    count.hidden = n === 0;
+  };
+  count.hidden = true;
+  fill().catch(() => {});
+  const onData = () => {
+    if (!btn.isConnected) { window.removeEventListener('baodao:offline', onData); return; }
+    fill().catch(() => {});
+  };
+  window.addEventListener('baodao:offline', onData);
+  return btn;
 }
 
 // The phone's copy of its communities' posters (from /api/sync/changes).
@@ -449,41 +482,6 @@ function checkinRow(c) {
   return li;
 }
 
-/**
- * Writes a record to the outbox. Returns true, or {direct: answer} when storage failed but the
- * server took it straight away, or false after telling the user (the record stays on screen).
- */
-async function capture(rec, errs) {
-  try {
-    await outbox.add(rec);
-    updateBadge();
-    return true;
-  } catch (err) {
-    if (navigator.onLine !== false) {
-      try {
-        const r = await api('POST', '/api/sync', {
-          device_id: deviceId(), records: [{ id: rec.id, type: rec.type, recorded_at: rec.recorded_at, data: rec.data }],
-        }, { timeout: 15000 });
-        const res = r.results?.[0];
-        if (res && (res.status === 'created' || res.status === 'duplicate')) return { direct: res };
-      } catch { /* fall through: keep it on screen */ }
-    }
-    showError(errs, { message: t(err.kind === 'quota' ? 'storage.quota' : 'storage.lost') });
-    return false;
-  }
-}
-
-const accepted = (ans) => ans && (ans.status === 'created' || ans.status === 'duplicate');
-
-// The server turned a record down: its reasons, and the way to the outbox where it waits.
-function rejectedPanel(ans, testid) {
-  const msgs = (ans.errors || []).map((e) => e.message).filter(Boolean);
-  return el('div', { class: 'error error-big', role: 'alert', 'data-testid': testid },
-    el('p', {}, t(ans.status === 'conflict' ? 'checkin.conflict' : 'checkin.rejected')),
-    msgs.length ? el('ul', {}, msgs.map((m) => el('li', {}, m))) : null,
-    el('a', { class: 'btn-secondary btn-block', href: '/#/outbox', 'data-testid': 'outbox-link' }, t('checkin.saved_outbox')));
-}
-
 function checkoutButton(c, onDone, errs, cls = 'btn-secondary') {
   const b = el('button', { type: 'button', class: cls, 'data-testid': 'checkout-button' }, t('checkout.button'));
   b.addEventListener('click', async () => {
@@ -503,7 +501,7 @@ function checkoutButton(c, onDone, errs, cls = 'btn-secondary') {
     pendingCheckouts.delete(c.id);
     const ans = saved.direct || await sender.sendFor(rec.id);
     if (ans && !accepted(ans)) {
-      put(errs, rejectedPanel(ans, 'checkout-rejected'));
+      put(errs, rejectedPanel(ans, 'checkout-rejected', 'checkin'));
       b.disabled = false;
       return;
     }
@@ -653,7 +651,7 @@ async function doCheckin(action, token, p, locating, btn, status, errs) {
   if (!action.isConnected) return;
   const shown = { ...rec.meta, recorded_at: rec.recorded_at, is_watch: !!p.checkpoint, outside_assignment: p.outside };
   if (accepted(ans)) put(action, successPanel({ status: ans.duplicate_of ? 'repeat' : ans.status, checkin: shown }));
-  else if (ans) put(action, rejectedPanel(ans, 'checkin-rejected'));
+  else if (ans) put(action, rejectedPanel(ans, 'checkin-rejected', 'checkin'));
   else put(action, savedPanel(shown, p));
 }
 
@@ -794,10 +792,17 @@ async function loadToday(body, id) {
     tot.assigned != null ? el('p', { class: 'muted' }, t('dash.assigned', { n: tot.assigned })) : null,
   ];
   const isCommunity = r.place?.kind === 'community' || Array.isArray(r.reported);
-  if (isCommunity) parts.push(...communityParts(r));
+  if (isCommunity) parts.push(communityLinks(r.place?.id ?? id), ...communityParts(r));
   else parts.push(rollupPart(r.rows || []));
   put(body, ...parts);
   if (isCommunity) loadPosters(body.querySelector('[data-testid="posters"]'), r.place?.id ?? id);
+}
+
+// The community's households and isolation cases (attention first), one tap from the tallies.
+function communityLinks(id) {
+  return el('div', { class: 'dash-links' },
+    el('a', { class: 'btn-secondary', href: `/#/community/${enc(id)}/cases`, 'data-testid': 'dashboard-cases' }, t('community.cases')),
+    el('a', { class: 'btn-secondary', href: `/#/community/${enc(id)}/households`, 'data-testid': 'dashboard-households' }, t('community.households')));
 }
 
 function communityParts(r) {
@@ -965,6 +970,12 @@ function registerServiceWorker() {
 
 // ---------- outbox view, offline data, storage ----------
 
+// A view module's {node, cleanup}, mounted.
+function show(name, { node, cleanup }) {
+  mount(name, node);
+  if (cleanup) cleanups.push(cleanup);
+}
+
 function viewOutbox() {
   const { node, cleanup } = outboxView(storage);
   mount('outbox', node);
@@ -988,6 +999,7 @@ async function refreshOffline() {
     const cursor = (await outbox.getOffline('_cursor'))?.value;
     const r = await api('GET', `/api/sync/changes${cursor ? `?since=${enc(cursor)}` : ''}`, undefined, { noLogin: true, timeout: 20000 });
     await outbox.saveChanges(r);
+    window.dispatchEvent(new Event('baodao:offline')); // the task list redraws from the new copy
   } catch { /* keep the copy we have */ }
 }
 

@@ -2,7 +2,8 @@
 // written here first, then sent by sender.js; only a `created`/`duplicate` answer removes it.
 //   outbox  (keyPath "id"):   {id, type, recorded_at, data, state, attempts, errors, code, stored,
 //                              created_at, last_try_at, user_id, meta}
-//   offline (keyPath "name"): collections from /api/sync/changes by name, plus "_cursor", "_user".
+//   offline (keyPath "name"): collections from /api/sync/changes by name, plus "_cursor", "_user",
+//                             and "_done" (what this phone captured, for the task list).
 // state: waiting | sending | invalid | conflict. `data` is what the server gets; `meta` stays here
 // (place name for the lists). Nothing in this file deletes a record except deleteSent (after the
 // server acknowledged it) and discard (the user's explicit choice, one record at a time).
@@ -409,6 +410,24 @@ export function saveChanges(answer) {
       });
     }
     if (answer?.cursor != null) s.offline.put({ name: '_cursor', value: answer.cursor });
+  });
+}
+
+const DONE_KEEP_MS = 30 * 24 * 3600 * 1000;
+
+/**
+ * Remembers what this phone captured ("_done": {id, type, recorded_at, ...summary}), so the
+ * task list drops a screened household or a visited slot at once, before the server answers
+ * and the next /api/sync/changes. Entries older than 30 days leave.
+ */
+export function rememberDone(entry) {
+  return run(['offline'], 'readwrite', (s) => {
+    s.offline.get('_done', (old) => {
+      const since = Date.now() - DONE_KEEP_MS;
+      const items = (old?.items || []).filter((i) => i.id !== entry.id && Date.parse(i.saved_at) > since);
+      items.push({ ...entry, saved_at: now() });
+      s.offline.put({ name: '_done', items: items.slice(-1000) });
+    });
   });
 }
 

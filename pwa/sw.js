@@ -2,10 +2,13 @@
 // Bump VERSION whenever a shell file changes: the new worker then installs beside the old one,
 // and the page offers "new version" instead of swapping files under an open tab.
 // The outbox lives in IndexedDB, not in these caches: an update never touches it.
-const VERSION = 'baodao-shell-v2';
+const VERSION = 'baodao-shell-v3';
 const SHELL = [
-  '/index.html', '/app.js', '/api.js', '/i18n.js', '/outbox.js', '/sender.js', '/views/outbox.js',
-  '/style.css', '/manifest.webmanifest', '/icons/icon.svg',
+  '/index.html', '/app.js', '/api.js', '/i18n.js', '/outbox.js', '/sender.js', '/record.js', '/forms.js',
+  '/local.js', '/views/outbox.js', '/views/tasks.js', '/views/screening.js', '/views/isolation.js',
+  '/views/community.js', '/style.css', '/manifest.webmanifest', '/icons/icon.svg',
+  // The forms load their schemas (labels, limits): cached so they work offline.
+  '/schemas/screening_visit.json', '/schemas/isolation_visit.json', '/schemas/delivery.json',
 ];
 
 self.addEventListener('install', (event) => {

@@ -54,6 +54,19 @@ def create_app(config: dict | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),  # cadres stay logged in on their phone
         WTF_CSRF_TIME_LIMIT=None,      # the token lives as long as the session
         WTF_CSRF_HEADERS=["X-CSRFToken"],
+        # Web Push (docs/push.md). Unset VAPID_SUB: push is off, the inbox still works.
+        VAPID_SUB=None,                # mailto:ops@your-domain.cn or https://your-site.cn
+        PUSH_ALLOW_HTTP=False,         # http:// push endpoints: only a local fake service
+        PUSH_THREADS=32,               # concurrent sends; each mostly waits on the network
+        PUSH_MAX_ATTEMPTS=8,           # 429/5xx/network errors retried, then 'failed'
+        PUSH_RETRY_BASE_SECONDS=10,    # back-off: base × 2^(attempt-1), with jitter
+        PUSH_RETRY_MAX_SECONDS=3600,
+        PUSH_POLL_SECONDS=0.5,         # how often the worker looks for new deliveries
+        PUSH_CHECK_SECONDS=60,         # how often it looks for overdue isolation visits
+        PUSH_WORKER_NICE=10,           # the worker process yields the CPU to the web server
+        NOTICE_DEFAULT_HOURS=72,       # expiry of a notice that names none
+        NOTICE_MAX_DAYS=30,
+        OVERDUE_REMINDER_MINUTES=60,   # remind a cadre this long after a visit slot's deadline
     )
     app.config.from_prefixed_env("BAODAO")
     if config:
@@ -65,7 +78,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
     app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["HTTPS"])
 
-    from . import auth, checkins, db, errors, isolation, posters, pwa, screening, sync, tallies
+    from . import auth, checkins, db, errors, isolation, notices, posters, push, pwa, screening, sync, tallies
 
     db.init_db(app.config["DATABASE"])
     db.init_app(app)
@@ -73,7 +86,8 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     auth.init_app(app)
     csrf.exempt(auth.session_login)
-    for module in (checkins, posters, tallies, screening, isolation, sync, pwa):
+    push.configure(app)
+    for module in (checkins, posters, tallies, screening, isolation, sync, push, notices, pwa):
         app.register_blueprint(module.bp)
     pwa.init_app(app)
     return app

@@ -29,17 +29,23 @@ NO = {"", "0", "否", "n", "no", "false", "群众"}
 def assign(db: sqlite_utils.Database, user_id: int, community_id: int, starts_on: str,
            ends_on: str | None = None, team_id: int | None = None,
            role_in_team: str = "member") -> int:
-    """Assign a cadre to a community for a period (ends_on None: until further notice)."""
+    """Assign a cadre to a community for a period (ends_on None: until further notice); the
+    cadre gets a notice."""
+    from .notices import notify_assignment  # notices builds on screening, which imports us
+
     place = places.get_place(db, community_id)
     if place is None or place["kind"] != "community":
         raise ValueError("cadres are assigned to a community")
     if ends_on is not None and ends_on < starts_on:
         raise ValueError("an assignment cannot end before it starts")
-    return db.execute(
-        """INSERT INTO assignments (user_id, community_id, team_id, role_in_team, starts_on,
-               ends_on, created_at) VALUES (?,?,?,?,?,?,?)""",
-        [user_id, community_id, team_id, role_in_team, starts_on, ends_on,
-         utc_text(now_utc())]).lastrowid
+    with db.atomic():
+        assignment_id = db.execute(
+            """INSERT INTO assignments (user_id, community_id, team_id, role_in_team, starts_on,
+                   ends_on, created_at) VALUES (?,?,?,?,?,?,?)""",
+            [user_id, community_id, team_id, role_in_team, starts_on, ends_on,
+             utc_text(now_utc())]).lastrowid
+        notify_assignment(db, assignment_id, user_id, place, starts_on)  # tells the cadre
+    return assignment_id
 
 
 def create_team(db: sqlite_utils.Database, community_id: int, name: str,

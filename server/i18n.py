@@ -79,6 +79,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "delivery_unknown": ("找不到此送医送药任务", "Unknown delivery"),
     "delivery_done": ("此任务已送达", "This delivery was already delivered"),
     "delivery_taken": ("此任务已被他人认领", "Another cadre has taken this delivery"),
+    # push notices
+    "push_disabled": ("推送未启用，请在应用内查看通知", "Push is off; read notices in the app's inbox"),
+    "push_key_changed": (
+        "推送密钥已更换，请重新订阅", "The push key was changed; subscribe again"),
+    "notice_unknown": ("找不到此通知", "Unknown notice"),
+    "no_recipients": ("没有符合条件的接收人", "No one matches these recipients"),
+    "notice_expiry": (
+        "有效期须晚于现在，且不超过 {days} 天", "The expiry must be in the future, at most {days} days"),
+    "notice_health_title": ("健康异常：{who}", "Health alert: {who}"),
+    "notice_health_body": ("{who} 走访发现：{reasons}。请及时处置。",
+                           "A visit to {who} found: {reasons}. Please act."),
+    "notice_assignment_title": ("下沉任务：{community}", "Assignment: {community}"),
+    "notice_assignment_body": ("您已被派驻到{community}，自 {starts_on} 起。请扫码报到。",
+                               "You are assigned to {community} from {starts_on}. "
+                               "Scan the poster to check in."),
+    "notice_overdue_title": ("隔离走访逾期：{who}", "Isolation visit overdue: {who}"),
+    "notice_overdue_body": ("{who} {day} {slot}的走访尚未记录，请尽快上门。",
+                            "The {slot} visit of {day} to {who} is not recorded yet."),
+    "slot_morning": ("上午", "morning"),
+    "slot_evening": ("下午", "evening"),
     # JSON Schema rules, by validator keyword
     "rule_required": ("必填", "is required"),
     "rule_type": ("类型应为 {expected}", "must be of type {expected}"),

@@ -19,7 +19,7 @@ import sqlite_utils
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import places
+from . import notices, places
 from .audit import audit
 from .auth import User, require_role
 from .checkins import payload_hash
@@ -340,16 +340,16 @@ def store_isolation_visit(db: sqlite_utils.Database, user: User, record: dict,
              record.get("sample_result"), record.get("mental_state", ""),
              json.dumps(record.get("needs", []), ensure_ascii=False), record.get("notes", ""),
              record.get("corrects_id"), digest])
-        reasons = []
-        if (record.get("temperature") or 0) >= FEVER:
-            reasons.append(f"{record['temperature']:.1f}°C")
-        reasons += record.get("symptoms", [])
+        reasons = notices.health_reasons(record.get("temperature"), record.get("symptoms", []))
         if reasons:
             # A flag raised by an event, not an edit of the case: the version does not move,
             # so it never turns someone's pending edit of the case into a conflict.
-            # TODO(push): notify the committee once push exists.
             db.execute("UPDATE isolation_cases SET attention = 1, attention_reason = ? "
                        "WHERE id = ?", [f"{due_day} {' '.join(reasons)}", case["id"]])
+            # In the same transaction as the visit: a replayed visit never alerts twice.
+            notices.alert_committee(db, case["community_id"], case["resident_name"], reasons,
+                                    f"/#/dashboard/{case['community_id']}",
+                                    f"health:isolation_visit:{record['id']}")
         household = get_household(db, case["household_id"])
         raise_deliveries(db, user, household, record["id"], record.get("needs", []), recorded,
                          case_id=case["id"], for_whom=case["resident_name"])
@@ -457,11 +457,17 @@ def store_delivery(db: sqlite_utils.Database, user: User, record: dict,
         return "created", delivery_json(get_delivery(db, delivery["id"]))
 
 
-def open_deliveries(db: sqlite_utils.Database, where: str, params: list) -> list[dict]:
-    """Open (not yet delivered) deliveries matching `where` on d.*, oldest first."""
+DELIVERY_FILTERS = {"open": "d.status != 'delivered'", "delivered": "d.status = 'delivered'",
+                    "all": "1"}
+
+
+def open_deliveries(db: sqlite_utils.Database, where: str, params: list,
+                    status: str = "open") -> list[dict]:
+    """Deliveries matching `where` on d.*, oldest first: open (not yet delivered) by default,
+    or `delivered`, or `all`."""
     ids = [r[0] for r in db.execute(
         f"""SELECT d.id FROM deliveries d JOIN households h ON h.id = d.household_id
-            WHERE d.status != 'delivered' AND ({where}) ORDER BY d.raised_at""", params)]
+            WHERE {DELIVERY_FILTERS[status]} AND ({where}) ORDER BY d.raised_at""", params)]
     now = now_utc()
     return [delivery_json(get_delivery(db, i), now) for i in ids]
 
@@ -615,10 +621,14 @@ def create_delivery_event():
 @bp.get("/api/deliveries")
 @require_role()
 def list_deliveries():
-    """Open deliveries, oldest first: ?place_id= for staff, else the cadre's grids."""
+    """Deliveries, oldest first: ?place_id= for staff, else the cadre's grids;
+    ?status=open (default, not yet delivered) | delivered | all."""
     db = get_db()
+    status = request.args.get("status", "open")
+    if status not in DELIVERY_FILTERS:
+        raise fail(400, "invalid", "/status", "enum")
     where, params = _place_filter(db, current_user, request.args.get("place_id", type=int))
-    return jsonify({"deliveries": open_deliveries(db, where, params)})
+    return jsonify({"deliveries": open_deliveries(db, where, params, status)})
 
 
 @bp.get("/api/my/day")

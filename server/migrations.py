@@ -416,7 +416,92 @@ def _v3_checkin_aliases(db: sqlite_utils.Database) -> None:
     )""")
 
 
-MIGRATIONS = [_v1_foundation, _v2_screening, _v3_checkin_aliases]
+def _v4_push(db: sqlite_utils.Database) -> None:
+    for sql in V4_SQL:
+        db.conn.execute(sql)
+
+
+V4_SQL = [
+    # A browser's push subscription, per user and device. The endpoint is the push service's
+    # URL for that browser: re-registering it updates the row (keys, owner, device).
+    """CREATE TABLE push_subscriptions (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        device_id TEXT NOT NULL,
+        endpoint TEXT NOT NULL UNIQUE,
+        p256dh TEXT NOT NULL,
+        auth TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id, device_id)",
+    # A notice; sender_id NULL: sent by the system (automatic notices, one per dedupe_key).
+    # place_id: the node it concerns, for who may see its delivery report.
+    """CREATE TABLE notices (
+        id TEXT PRIMARY KEY,
+        sender_id INTEGER REFERENCES users(id),
+        place_id INTEGER REFERENCES places(id),
+        kind TEXT NOT NULL DEFAULT 'manual',
+        title TEXT NOT NULL,
+        body TEXT NOT NULL DEFAULT '',
+        urgency TEXT NOT NULL DEFAULT 'normal' CHECK (urgency IN ('normal', 'high')),
+        link TEXT,
+        target TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        dedupe_key TEXT UNIQUE
+    )""",
+    "CREATE INDEX notices_place ON notices(place_id, created_at)",
+    "CREATE INDEX notices_sender ON notices(sender_id, created_at)",
+    # Recipients are resolved when the notice is sent. state: queued (not arrived yet), sent
+    # (arrived by push or by the inbox), failed / gone (every push failed / every subscription
+    # was dead, and the inbox has not fetched it yet).
+    """CREATE TABLE notice_recipients (
+        notice_id TEXT NOT NULL REFERENCES notices(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'sent', 'failed', 'gone')),
+        pushed_at TEXT,
+        fetched_at TEXT,
+        read_at TEXT,
+        read_device_id TEXT,
+        PRIMARY KEY (notice_id, user_id)
+    )""",
+    "CREATE INDEX notice_recipients_user ON notice_recipients(user_id, read_at)",
+    # The delivery queue: one row per (notice, subscription), drained by the push worker.
+    """CREATE TABLE push_deliveries (
+        id INTEGER PRIMARY KEY,
+        notice_id TEXT NOT NULL REFERENCES notices(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        subscription_id INTEGER REFERENCES push_subscriptions(id) ON DELETE SET NULL,
+        endpoint TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'gone')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_status INTEGER,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX push_deliveries_due ON push_deliveries(state, next_attempt_at)",
+    "CREATE INDEX push_deliveries_notice ON push_deliveries(notice_id, user_id)",
+    "CREATE INDEX push_deliveries_subscription ON push_deliveries(subscription_id)",
+    # Every attempt, with the push service's answer.
+    """CREATE TABLE push_attempts (
+        id INTEGER PRIMARY KEY,
+        delivery_id INTEGER NOT NULL REFERENCES push_deliveries(id),
+        at TEXT NOT NULL,
+        status INTEGER,
+        error TEXT NOT NULL DEFAULT '',
+        retry_after REAL,
+        duration_ms REAL
+    )""",
+    "CREATE INDEX push_attempts_delivery ON push_attempts(delivery_id)",
+]
+
+
+MIGRATIONS = [_v1_foundation, _v2_screening, _v3_checkin_aliases, _v4_push]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

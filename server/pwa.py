@@ -65,7 +65,9 @@ def healthz():
     db = get_db()
     version = schema_version(db)
     ready = version == len(MIGRATIONS)
-    body = {"status": "ok" if ready else "migrating", "schema_version": version}
+    push = current_app.extensions["baodao_push"]  # off is not unhealthy: the inbox still works
+    body = {"status": "ok" if ready else "migrating", "schema_version": version,
+            "push": {"enabled": push.enabled, "reason": push.reason}}
     return jsonify(body), 200 if ready else 503
 
 

@@ -517,7 +517,25 @@ def store_screening_visit(db: sqlite_utils.Database, user: User, record: dict,
                  entry.get("health_code"), entry.get("nat_date"), entry.get("nat_result")])
         raise_deliveries(db, user, household, record["id"], record.get("needs", []),
                          recorded, case_id=None)
+        _alert_if_unwell(db, household, record)
         return "created", visit_json(db, get_visit(db, record["id"]))
+
+
+def _alert_if_unwell(db: sqlite_utils.Database, household: dict, record: dict) -> None:
+    """A temperature of 37.3 °C or more, or a symptom, alerts the community's committee."""
+    from .notices import alert_committee, health_reasons
+
+    found = []
+    for entry in record.get("residents", []):
+        reasons = health_reasons(entry.get("temperature"), entry.get("symptoms", []))
+        if reasons:
+            name = db.execute("SELECT name FROM residents WHERE id = ?",
+                              [entry["resident_id"]]).fetchone()
+            found.append(f"{name[0] if name else ''} {'、'.join(reasons)}".strip())
+    if found:
+        alert_committee(db, household["community_id"], address(household), found,
+                        f"/#/dashboard/{household['community_id']}",
+                        f"health:screening_visit:{record['id']}")
 
 
 # --- import from CSV / XLSX -------------------------------------------------------------------

@@ -16,7 +16,7 @@ import sqlite_utils
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import checkins, isolation, posters, screening
+from . import checkins, isolation, notices, posters, screening
 from .auth import User, require_role
 from .db import get_db, write_transaction
 from .errors import ApiError, json_body, validation_errors
@@ -43,6 +43,7 @@ RECORD_TYPES: dict[str, RecordType] = {
     "isolation_case": RecordType("isolation_case", isolation.store_isolation_case),
     "isolation_visit": RecordType("isolation_visit", isolation.store_isolation_visit),
     "delivery": RecordType("delivery", isolation.store_delivery),
+    "notice_read": RecordType("notice_read", notices.store_notice_read),
 }
 
 
@@ -116,9 +117,9 @@ def changes():
 
     posters of its communities (offline check-in), its recent check-ins, the households of its
     grids with their residents (masked: the offline copy never holds full ID numbers), its open
-    isolation cases, and today's task list. Each collection is sent whole (`"full": true`): the
-    phone replaces its copy, which also carries deletions. A cadre's share is a few hundred
-    rows; true deltas after `since` can come when measured sizes call for them.
+    isolation cases, today's task list, and its inbox of notices. Each collection is sent whole
+    (`"full": true`): the phone replaces its copy, which also carries deletions. A cadre's share
+    is a few hundred rows; true deltas after `since` can come when measured sizes call for them.
     """
     db = get_db()
     user = current_user
@@ -145,4 +146,5 @@ def changes():
         "households": {"full": True, "items": households},
         "cases": {"full": True, "items": cases},
         "day": {"full": True, "items": [isolation.my_day(db, user)]},
+        "notices": {"full": True, "items": notices.inbox(db, user.id)},  # the offline inbox
     })

@@ -37,7 +37,8 @@ def world(world_template) -> dict:
 @pytest.fixture
 def app(tmp_path, world_template):
     shutil.copy(world_template[0], tmp_path / "baodao.db")
-    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret"})
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret",
+                      "VAPID_SUB": "mailto:ops@baodao-test.cn"})  # push on (nothing is sent)
     yield app
 
 

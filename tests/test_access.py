@@ -227,6 +227,44 @@ MATRIX.update({
 })
 
 
+# --- push notices ---------------------------------------------------------------------------------
+
+def _notice_to_A(ctx):
+    """A notice from A's committee to A's cadres (cadre_A, cadre_A2, leader_A)."""
+    api = Api(ctx.app)
+    api.login(PHONES["committee_A"])
+    response = api.post("/api/notices", json={"title": "明早全员核酸", "target": {"place_id":
+                                                                              ctx.world["A"]}})
+    assert response.status_code == 201, response.json
+    return response.json["notice"]["id"]
+
+
+def _subscription():
+    from test_push import browser_subscription
+
+    return browser_subscription("https://push.example.net/send/" + new_id())[0]
+
+
+MATRIX.update({
+    ("GET", "/api/push/key"): (lambda c: ("/api/push/key", None), everyone(200)),
+    ("POST", "/api/push/subscriptions"): (
+        lambda c: ("/api/push/subscriptions", _subscription()), logged_in(201)),
+    ("DELETE", "/api/push/subscriptions"): (
+        lambda c: ("/api/push/subscriptions?device_id=phone-1", None), logged_in(200)),
+    ("POST", "/api/notices"): (
+        lambda c: ("/api/notices", {"title": "通知", "target": {"place_id": c.world["A"]}}),
+        staff_of_A(201)),
+    ("GET", "/api/notices"): (lambda c: ("/api/notices", None),
+                              {**logged_in(200), "cadre_A": 403, "leader_A": 403}),
+    ("GET", "/api/notices/<notice_id>"): (
+        lambda c: (f"/api/notices/{_notice_to_A(c)}", None), staff_of_A(200)),
+    ("GET", "/api/inbox"): (lambda c: ("/api/inbox", None), logged_in(200)),
+    ("POST", "/api/inbox/<notice_id>/read"): (  # only a recipient: others are told nothing
+        lambda c: (f"/api/inbox/{_notice_to_A(c)}/read", None),
+        {**everyone(404), "anon": 401, "cadre_A": 200, "leader_A": 200}),
+})
+
+
 def test_every_route_is_in_the_matrix(app):
     routes = {(method, rule.rule) for rule in app.url_map.iter_rules()
               for method in rule.methods - {"HEAD", "OPTIONS"}}

@@ -210,6 +210,32 @@ def test_deliveries_from_a_visit_need(as_user, world):
     assert {f["path"] for f in raise_without_what.json["error"]["fields"]} == {"/kind", "/what"}
 
 
+def test_committee_sees_delivered_deliveries_with_status_filter(as_user, world):
+    api = as_user("cadre_A")
+    _, case = open_case(api, world)
+    body = iso_visit(case["id"], needs=[{"kind": "medicine", "what": "退烧药"},
+                                         {"kind": "food", "what": "米面油"}])
+    assert api.post("/api/isolation/visits", json=body).status_code == 201
+    first, second = api.get("/api/my/day").json["deliveries"]
+    done = {"id": new_id(), "recorded_at": shanghai_time(), "action": "deliver",
+            "delivery_id": first["id"]}
+    assert api.post("/api/deliveries", json=done).status_code == 201
+    staff = as_user("committee_A")
+    url = f"/api/deliveries?place_id={world['A']}"
+
+    def listed(query=""):
+        response = staff.get(url + query)
+        assert response.status_code == 200, response.json
+        return {d["id"]: d["status"] for d in response.json["deliveries"]}
+
+    assert listed() == listed("&status=open") == {second["id"]: "open"}
+    assert listed("&status=delivered") == {first["id"]: "delivered"}
+    assert listed("&status=all") == {first["id"]: "delivered", second["id"]: "open"}
+    bad = staff.get(url + "&status=lost")
+    assert bad.status_code == 400 and bad.json["error"]["fields"][0]["path"] == "/status"
+    assert as_user("committee_B").get(url + "&status=all").status_code == 403
+
+
 def test_my_day_lists_due_and_overdue_visits(as_user, world):
     api = as_user("cadre_A")
     _, case = open_case(api, world, starts_on=today(-1), policy="policy9")

@@ -36,7 +36,10 @@ function lines(obj, prefix = '') {
     const label = has(`field.${k}`) ? t(`field.${k}`) : prefix + k;
     if (typeof v === 'object' && !Array.isArray(v)) out.push(...lines(v, `${label} · `));
     else if (/_at$/.test(k)) out.push([label, fmtTime(v)]);
-    else out.push([label, typeof v === 'boolean' ? (v ? '✓' : '✗') : String(v)]);
+    else if (Array.isArray(v)) {
+      // residents, symptoms, needs: each item on the line, objects as their JSON
+      out.push([label, v.map((x) => (x && typeof x === 'object' ? JSON.stringify(x) : String(x))).join('; ')]);
+    } else out.push([label, typeof v === 'boolean' ? (v ? '✓' : '✗') : String(v)]);
   }
   return out;
 }
