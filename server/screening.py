@@ -55,11 +55,13 @@ def fail(status: int, code: str, path: str, rule: str | None = None):
 
 
 def trusted_time(record: dict) -> datetime:
-    """The record's recorded_at, refused when it is in the future beyond the clock skew."""
+    """The time to count the record at: its recorded_at, or the server's time when the phone's
+    clock is ahead beyond the skew. Such a record is flagged, not refused (PITFALLS 27): its
+    claimed recorded_at is stored as sent beside received_at, and refusing it would leave it
+    stuck in the outbox of a phone whose clock the cadre cannot fix at the door."""
     recorded = parse_time(record["recorded_at"])
-    if recorded - now_utc() > MAX_CLOCK_AHEAD:
-        raise fail(422, "in_future", "/recorded_at", "future")
-    return recorded
+    now = now_utc()
+    return now if recorded - now > MAX_CLOCK_AHEAD else recorded
 
 
 def future_date_errors(values: dict[str, str | None]) -> list[dict]:

@@ -89,13 +89,17 @@ def test_temperature_rule_in_the_store_function(app, db, world):
     assert error.value.fields[0]["rule"] == "temperature_range"
 
 
-def test_future_times_refused(as_user, world):
+def test_future_device_clock_flagged_not_trusted_and_future_dates_refused(as_user, world, db):
     api = as_user("cadre_A")
-    later = datetime.now(SHANGHAI) + timedelta(hours=2)
-    response = api.post("/api/screening-visits", json=visit(world, recorded_at=later.isoformat()))
-    assert response.status_code == 422
-    assert response.json["error"]["fields"] == [
-        {"path": "/recorded_at", "message": "时间不能晚于当前时间", "rule": "future"}]
+    later = datetime.now(SHANGHAI) + timedelta(days=2)
+    body = visit(world, recorded_at=later.isoformat())
+    response = api.post("/api/screening-visits", json=body)
+    assert response.status_code == 201  # kept, not stuck in the phone's outbox
+    row = db.execute("SELECT recorded_at, recorded_utc, received_at, local_day FROM "
+                     "screening_visits WHERE id = ?", [body["id"]]).fetchone()
+    assert row[0] == body["recorded_at"]  # the phone's claim is kept as sent...
+    assert row[1] <= row[2]  # ...but counted at the server's time
+    assert row[3] == datetime.now(SHANGHAI).date().isoformat()
     skew = datetime.now(SHANGHAI) + timedelta(minutes=5)  # a phone clock a little ahead: fine
     assert api.post("/api/screening-visits",
                     json=visit(world, recorded_at=skew.isoformat())).status_code == 201
