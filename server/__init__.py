@@ -78,7 +78,21 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
     app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["HTTPS"])
 
-    from . import auth, checkins, db, errors, isolation, notices, posters, push, pwa, screening, sync, tallies
+    from . import (
+        audit,
+        auth,
+        checkins,
+        db,
+        errors,
+        isolation,
+        notices,
+        posters,
+        push,
+        pwa,
+        screening,
+        sync,
+        tallies,
+    )
 
     db.init_db(app.config["DATABASE"])
     db.init_app(app)
@@ -87,7 +101,8 @@ def create_app(config: dict | None = None) -> Flask:
     auth.init_app(app)
     csrf.exempt(auth.session_login)
     push.configure(app)
-    for module in (checkins, posters, tallies, screening, isolation, sync, push, notices, pwa):
+    for module in (checkins, posters, tallies, screening, isolation, sync, push, notices, audit,
+                   pwa):
         app.register_blueprint(module.bp)
     pwa.init_app(app)
     return app

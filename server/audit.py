@@ -6,9 +6,10 @@ Append-only: triggers in the schema refuse UPDATE and DELETE on it.
 from __future__ import annotations
 
 import sqlite_utils
-from flask import has_request_context, request
+from flask import Blueprint, has_request_context, jsonify, request
 from flask_login import current_user
 
+from .errors import ApiError
 from .timeutil import now_utc, utc_text
 
 
@@ -24,3 +25,54 @@ def audit(db: sqlite_utils.Database, action: str, obj: str, detail: str = "",
         "INSERT INTO audit_log (at, user_id, action, object, detail, address) VALUES (?,?,?,?,?,?)",
         [utc_text(now_utc()), user_id, action, obj, detail, address],
     )
+
+
+# --- search (admins of a root node: the organisation department) -------------------------------
+
+bp = Blueprint("audit", __name__)
+
+
+def search(db: sqlite_utils.Database, *, user_id: int | None = None, action: str = "",
+           obj: str = "", first: str = "", last: str = "", before_id: int | None = None,
+           limit: int = 100) -> list[dict]:
+    """Newest first; `obj` matches a prefix ('resident:' finds every resident read)."""
+    where, params = ["1 = 1"], []
+    for clause, value in (("a.user_id = ?", user_id), ("a.action = ?", action or None),
+                          ("a.object LIKE ? ESCAPE '\\'", _prefix(obj)),
+                          ("a.at >= ?", first or None), ("a.at < ?", last or None),
+                          ("a.id < ?", before_id)):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return list(db.query(
+        f"""SELECT a.*, u.name AS user_name FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
+            WHERE {' AND '.join(where)} ORDER BY a.id DESC LIMIT ?""", [*params, limit]))
+
+
+def _prefix(text: str) -> str | None:
+    if not text:
+        return None
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@bp.get("/api/audit")
+def audit_search():
+    from .db import get_db  # auth imports this module: no top-level import of auth helpers
+
+    if not current_user.is_authenticated:
+        raise ApiError(401, "login_required")
+    if current_user.role != "admin" or current_user.place is None \
+            or current_user.place["parent_id"] is not None:
+        raise ApiError(403, "forbidden")  # the log spans the deployment: root admins only
+    args = request.args
+    try:
+        user_id = int(args["user_id"]) if args.get("user_id") else None
+        before_id = int(args["before_id"]) if args.get("before_id") else None
+        limit = min(max(int(args.get("limit", 100)), 1), 500)
+    except ValueError as error:
+        raise ApiError(422, "invalid", fields=[{"path": "/query", "rule": "type",
+                                                "message": str(error)}]) from None
+    rows = search(get_db(), user_id=user_id, action=args.get("action", ""),
+                  obj=args.get("object", ""), first=args.get("from", ""),
+                  last=args.get("to", ""), before_id=before_id, limit=limit)
+    return jsonify({"entries": rows})

@@ -103,6 +103,8 @@ MATRIX = {
     ("GET", "/schemas/<path:filename>"): (lambda c: ("/schemas/checkin.json", None),
                                           everyone(200)),
     ("GET", "/healthz"): (lambda c: ("/healthz", None), everyone(200)),
+    ("GET", "/api/audit"): (lambda c: ("/api/audit", None),
+                            {**logged_in(403), "admin": 200}),
     ("GET", "/api/places/<int:place_id>/tally"): (
         lambda c: (f"/api/places/{c.world['A']}/tally", None), staff_of_A(200)),
     ("GET", "/api/places/<int:place_id>/tally.csv"): (

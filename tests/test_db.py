@@ -94,3 +94,23 @@ def test_audit_log_cannot_be_edited(db):
         db.execute("UPDATE audit_log SET action = 'x'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         db.execute("DELETE FROM audit_log")
+
+
+def test_admins_search_the_audit_log(as_user, world, db):
+    admin = as_user("admin")
+    as_user("committee_A").get(f"/api/places/{world['A']}/tally.csv")
+    entries = admin.get("/api/audit", query_string={"action": "export"}).json["entries"]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["user_name"] == "甲社区居委会" and entry["object"] == f"place:{world['A']}"
+    assert entry["address"] and entry["at"]
+    logins = admin.get("/api/audit", query_string={"object": "user:", "limit": 2}).json["entries"]
+    assert len(logins) == 2 and logins[0]["id"] > logins[1]["id"]
+    older = admin.get("/api/audit", query_string={"object": "user:",
+                                                  "before_id": logins[1]["id"]}).json["entries"]
+    assert all(e["id"] < logins[1]["id"] for e in older)
+    assert admin.get("/api/audit", query_string={"limit": "many"}).status_code == 422
+    # A town's admin and a committee cannot; nothing in the API edits the log.
+    assert as_user("town2_admin").get("/api/audit").status_code == 403
+    assert as_user("committee_A").get("/api/audit").status_code == 403
+    assert admin.delete("/api/audit").status_code == 405
