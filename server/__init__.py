@@ -9,8 +9,17 @@ from pathlib import Path
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class SQLiteInt(IntegerConverter):
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's parameter name
+        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("min", -(2**63))
+        kwargs.setdefault("signed", True)  # -5 is an unknown id (404), not another route
+        super().__init__(map, *args, **kwargs)
 csrf = CSRFProtect()
 
 # Secrets that must never run a real deployment (copied from examples and docs).
@@ -35,6 +44,8 @@ def _secret_key(folder: Path) -> str:
 def create_app(config: dict | None = None) -> Flask:
     """Defaults, then BAODAO_* environment variables, then the `config` mapping (tests)."""
     app = Flask(__name__, static_folder=None)
+    # Any integer id in a URL is an id: beyond SQLite's 64 bits or negative, an unknown one (404).
+    app.url_map.converters["int"] = SQLiteInt
     folder = Path((config or {}).get("DATA_DIR") or data_dir())
     app.config.from_mapping(
         DATA_DIR=str(folder),

@@ -138,6 +138,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(e):
+        from flask_login import current_user
+
+        if not current_user.is_authenticated:
+            # No login to protect: the real problem is the missing login (an expired session
+            # has lost its CSRF token too), and a 401 sends the phone to log in again.
+            return ApiError(401, "login_required").response()
         return ApiError(400, "csrf", extra={"reason": e.description}).response()
 
     @app.errorhandler(HTTPException)
@@ -153,6 +159,11 @@ def init_app(app: Flask) -> None:
         if code == "too_large":
             extra["limits"] = {"max_content_length": app.config["MAX_CONTENT_LENGTH"]}
         return ApiError(e.code, code, extra=extra).response()
+
+    @app.errorhandler(OverflowError)
+    def id_out_of_range(_e):
+        # An id in the query beyond SQLite's 64-bit integers names nothing that exists.
+        return ApiError(404, "not_found").response()
 
     @app.errorhandler(sqlite3.OperationalError)
     def storage_error(e):

@@ -70,6 +70,19 @@ def test_csrf_required_for_state_changes(as_user, poster_token):
     assert api.get("/api/session").json["user"] is not None  # still logged in
 
 
+def test_logged_out_state_change_without_token_is_401(anon):
+    """An expired session has lost its CSRF token too: the answer sends the phone to log in."""
+    response = anon.client.post("/api/sync", json={"records": []})
+    assert response.status_code == 401 and response.json["error"]["code"] == "login_required"
+
+
+def test_ids_out_of_range_are_unknown(as_user):
+    admin = as_user("admin")
+    assert admin.get(f"/api/places/{2**70}/today").status_code == 404
+    assert admin.get("/api/places/-3/today").status_code == 404
+    assert admin.get(f"/api/grids?community_id={2**70}").status_code in (404, 422)
+
+
 def test_session_is_fresh_after_login(app, anon):
     with anon.client.session_transaction() as session:
         session["planted"] = "by an attacker"
