@@ -124,6 +124,10 @@ def _run_gunicorn(options: dict) -> None:
                     self.cfg.set(key, value)
 
         def load(self):
+            import logging
+
+            # One line per request with its id (server/pwa.py), beside gunicorn's own log.
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
             return create_app()  # each worker opens its own connections
 
     Server().run()

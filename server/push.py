@@ -661,6 +661,16 @@ def _settle_recipients(db: sqlite_utils.Database, pairs: set[tuple[str, int]],
         list(pairs))
 
 
+HEARTBEAT_FILE = "push-worker.alive"
+
+
+def worker_alive(data_dir: str, within: float = 30.0) -> bool:
+    try:
+        return time.time() - float((Path(data_dir) / HEARTBEAT_FILE).read_text()) < within
+    except (OSError, ValueError):
+        return False
+
+
 def run_worker(app) -> None:
     """Run the worker in this process until SIGTERM/SIGINT, or until the parent is gone."""
     import signal
@@ -680,8 +690,11 @@ def run_worker(app) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
+    heartbeat = Path(app.config["DATA_DIR"]) / HEARTBEAT_FILE
+
     def watch_parent():
         while not worker.stopping.wait(2):
+            heartbeat.write_text(str(time.time()))  # /healthz reads it: the worker is alive
             if os.getppid() != parent:  # started beside the server, it dies with the server
                 worker.stop()
 

@@ -175,3 +175,19 @@ def test_healthz(anon):
     response = anon.get("/healthz")
     assert response.status_code == 200
     assert response.json["status"] == "ok"
+
+
+def test_healthz_reports_operations(app, anon, tmp_path):
+    from server.backup import backup
+
+    backup(app.config["DATABASE"])
+    body = anon.get("/healthz").json
+    assert body["push"]["queue_depth"] == 0
+    assert body["push"]["worker_alive"] is False  # no worker process runs under pytest
+    assert body["last_backup"].endswith("Z")
+
+
+def test_request_id_is_passed_through(anon):
+    assert anon.get("/healthz", headers={"X-Request-Id": "nginx-42"}).headers["X-Request-Id"] \
+        == "nginx-42"
+    assert len(anon.get("/healthz").headers["X-Request-Id"]) == 16

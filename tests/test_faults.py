@@ -98,6 +98,14 @@ def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
     server.start()
     base = f"http://127.0.0.1:{server.port}"
     try:
+        # run.py started the push worker beside gunicorn; /healthz sees its heartbeat.
+        alive_by = time.monotonic() + 20
+        while True:
+            with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+                if json.load(response)["push"]["worker_alive"]:
+                    break
+            assert time.monotonic() < alive_by, "the push worker never reported alive"
+            time.sleep(0.5)
         office = Phone(base, COMMITTEE)
         office.login()
         _, me = office.call("GET", "/api/session")
