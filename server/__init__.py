@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024,  # bytes per request, a sync batch included
         SYNC_MAX_RECORDS=200,          # records per sync batch; the phone sends 50 at a time
         HTTPS=False,
+        TRUSTED_PROXIES=0,             # 1 behind nginx: take the client address from it
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),  # cadres stay logged in on their phone
@@ -86,6 +88,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _secret_key(Path(app.config["DATA_DIR"]))
     elif app.config["SECRET_KEY"] in PLACEHOLDER_SECRETS and not app.config.get("TESTING"):
         raise RuntimeError("BAODAO_SECRET_KEY is a placeholder; unset it to generate one")
+    if app.config["TRUSTED_PROXIES"]:
+        # Login throttling and the audit log need the phone's address, not the proxy's.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
     app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["HTTPS"])
 

@@ -191,3 +191,36 @@ def test_request_id_is_passed_through(anon):
     assert anon.get("/healthz", headers={"X-Request-Id": "nginx-42"}).headers["X-Request-Id"] \
         == "nginx-42"
     assert len(anon.get("/healthz").headers["X-Request-Id"]) == 16
+
+
+def test_client_address_through_a_trusted_proxy(app):
+    from helpers import Api
+
+    app.config["LOGIN_MAX_PER_ADDRESS"] = 2
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)  # what BAODAO_TRUSTED_PROXIES=1 sets up
+    api = Api(app)
+    for _ in range(2):
+        api.client.post("/api/session", json={"phone": "13711111111", "password": "x"},
+                        headers={"X-Forwarded-For": "10.0.0.1"})
+    # Another phone behind the same proxy is not locked out by the first one's failures.
+    other = api.client.post("/api/session", json={"phone": PHONES["cadre_A"], "password": PASSWORD},
+                            headers={"X-Forwarded-For": "10.0.0.2"})
+    assert other.status_code == 200
+    same = api.client.post("/api/session", json={"phone": PHONES["cadre_A"], "password": PASSWORD},
+                           headers={"X-Forwarded-For": "10.0.0.1"})
+    assert same.status_code == 429
+
+
+def test_trusted_proxies_setting(tmp_path, world_template):
+    import shutil
+
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from server import create_app
+
+    shutil.copy(world_template[0], tmp_path / "baodao.db")
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "SECRET_KEY": "k",
+                      "TRUSTED_PROXIES": 1})
+    assert isinstance(app.wsgi_app, ProxyFix)
