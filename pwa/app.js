@@ -2,7 +2,7 @@
 import { t, has, getLang, setLang, applyLang, fmtTime, fmtClock, isToday } from './i18n.js';
 import {
   api, state, loadSession, onUnauthorized, el, safeUrl, showError, clearErrors,
-  uuid, localIso,
+  uuid, localIso, deviceId,
 } from './api.js';
 import * as outbox from './outbox.js';
 import * as sender from './sender.js';
@@ -13,6 +13,9 @@ import { screeningView } from './views/screening.js';
 import { isolationView } from './views/isolation.js';
 import { communityHouseholdsView, communityCasesView } from './views/community.js';
 import { loadLocal, householdsToScreen, visitsDue, openDeliveries } from './local.js';
+import { $bell, startInbox, refreshIndicators } from './inbox.js';
+import { inboxView } from './views/inbox.js';
+import { resyncPush, forgetPush } from './push.js';
 
 const $bar = document.getElementById('bar');
 const $view = document.getElementById('view');
@@ -67,6 +70,7 @@ function route() {
     case 'dashboard': return viewDashboard(parts[1] ?? null);
     case 'password': return viewPassword();
     case 'outbox': return viewOutbox();
+    case 'inbox': return show('inbox', inboxView(parts[1] ?? ''));
     case 'tasks': return show('tasks', tasksView({ refresh: refreshOffline }));
     case 'screen': return show('screening', screeningView(parts[1] ?? ''));
     case 'visit': return show('isolation', isolationView(parts[1] ?? '', query));
@@ -86,6 +90,8 @@ async function onLoggedIn() {
   await rememberUser();
   sender.send({ force: true });
   refreshOffline();
+  startInbox();
+  resyncPush();
 }
 
 function afterLogin() {
@@ -123,6 +129,7 @@ function renderHeader() {
     u ? el('span', { class: 'who', 'data-testid': 'user-name' }, u.name, ' · ',
       has(`role.${u.role}`) ? t(`role.${u.role}`) : u.role) : null,
     el('div', { class: 'bar-actions' },
+      u ? $bell : null,
       u ? $badge : null,
       el('button', {
         type: 'button', class: 'btn-bar', 'data-testid': 'lang-switch', lang: other === 'en' ? 'en' : 'zh-CN',
@@ -138,13 +145,16 @@ async function logout() {
   // The records stay on the phone, but only the same account can send them.
   if (unsent && !window.confirm(t('logout.unsent_confirm', { n: unsent }))) return;
   try {
-    await api('DELETE', '/api/session', undefined, { noLogin: true });
+    // The device id: the server drops this phone's push subscription with the session.
+    await api('DELETE', `/api/session?device_id=${enc(deviceId())}`, undefined, { noLogin: true });
   } catch (err) {
     if (err.status !== 401) { showError(errorSlot(), err); return; } // 401: already logged out
   }
   state.user = null;
   placesCache = null;
-  outbox.clearOffline().catch(() => {}); // the cached places and history, never the outbox
+  forgetPush();
+  // The cached places, history and notices, never the outbox.
+  outbox.clearOffline().catch(() => {}).finally(() => refreshIndicators().catch(() => {}));
   // A poster page stays put so the next login lands on the check-in; elsewhere start at home.
   if (!posterToken()) history.replaceState(null, '', '/#/');
   route();
@@ -1001,6 +1011,11 @@ async function refreshOffline() {
     await outbox.saveChanges(r);
     window.dispatchEvent(new Event('baodao:offline')); // the task list redraws from the new copy
   } catch { /* keep the copy we have */ }
+  try {
+    // The isolation policies, for opening a case offline after a screening visit.
+    const p = await api('GET', '/api/isolation/policies', undefined, { noLogin: true, timeout: 15000 });
+    if (Array.isArray(p?.policies)) await outbox.putOffline('policies', { items: p.policies, fetched_at: new Date().toISOString() });
+  } catch { /* keep the copy we have */ }
 }
 
 // A bar over the app when the phone's storage needs a reload (another tab upgraded it, or lost).
@@ -1064,6 +1079,8 @@ async function start() {
   updateBadge();
   sender.start({ onSent: () => { updateBadge(); refreshOffline(); } });
   refreshOffline();
+  startInbox();
+  resyncPush();
 }
 
 applyLang();

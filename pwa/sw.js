@@ -2,13 +2,15 @@
 // Bump VERSION whenever a shell file changes: the new worker then installs beside the old one,
 // and the page offers "new version" instead of swapping files under an open tab.
 // The outbox lives in IndexedDB, not in these caches: an update never touches it.
-const VERSION = 'baodao-shell-v3';
+const VERSION = 'baodao-shell-v4';
 const SHELL = [
   '/index.html', '/app.js', '/api.js', '/i18n.js', '/outbox.js', '/sender.js', '/record.js', '/forms.js',
-  '/local.js', '/views/outbox.js', '/views/tasks.js', '/views/screening.js', '/views/isolation.js',
-  '/views/community.js', '/style.css', '/manifest.webmanifest', '/icons/icon.svg',
+  '/local.js', '/inbox.js', '/push.js', '/views/outbox.js', '/views/tasks.js', '/views/screening.js',
+  '/views/isolation.js', '/views/isolation_case.js', '/views/community.js', '/views/inbox.js',
+  '/style.css', '/manifest.webmanifest', '/icons/icon.svg', '/icons/icon-192.png',
   // The forms load their schemas (labels, limits): cached so they work offline.
   '/schemas/screening_visit.json', '/schemas/isolation_visit.json', '/schemas/delivery.json',
+  '/schemas/isolation_case.json',
 ];
 
 self.addEventListener('install', (event) => {
@@ -54,3 +56,100 @@ self.addEventListener('sync', (event) => {
     clients.forEach((c) => c.postMessage({ type: 'SYNC_OUTBOX' }));
   }));
 });
+
+// ---------- Web Push (docs/push.md) ----------
+// Every push shows a notification, whatever it carries (PITFALLS 7: iOS revokes subscriptions
+// after pushes that showed nothing). The payload is {id, title, body, link, urgency}, at most 2 KB;
+// the inbox has the rest. A click opens the notice's link: always a path in this app.
+
+const GENERIC_TITLE = '您有新通知';
+const GENERIC_BODY = '请打开“报到”查看通知。';
+const ICON = '/icons/icon-192.png';
+
+/** A path in this app ('/#/tasks'), never another site; otherwise the inbox. */
+function inAppLink(link, id) {
+  const inbox = id ? `/#/inbox/${encodeURIComponent(id)}` : '/#/inbox';
+  if (typeof link !== 'string' || !link.startsWith('/') || link.startsWith('//') || link.startsWith('/\\')
+    || /[\s\\\u0000-\u001f]/.test(link)) return inbox;
+  return link === '/' || link === '/#/' ? inbox : link; // "/" is what the server sends for "no link"
+}
+
+function readPayload(data) {
+  if (!data) return null;
+  try {
+    const p = data.json();
+    return p && typeof p === 'object' && !Array.isArray(p) ? p : null;
+  } catch {
+    return null; // not JSON (or not decryptable): the generic notification
+  }
+}
+
+async function showPush(data) {
+  const p = readPayload(data) || {};
+  const id = typeof p.id === 'string' ? p.id : null;
+  const title = typeof p.title === 'string' && p.title.trim() ? p.title.slice(0, 120) : GENERIC_TITLE;
+  const body = typeof p.body === 'string' && p.body.trim() ? p.body.slice(0, 400) : (id ? '' : GENERIC_BODY);
+  try {
+    await self.registration.showNotification(title, {
+      body, icon: ICON, badge: ICON, lang: 'zh-CN', dir: 'ltr',
+      tag: id ? `notice-${id}` : 'notice', renotify: true,
+      requireInteraction: p.urgency === 'high',
+      data: { id, link: inAppLink(p.link, id), urgency: p.urgency === 'high' ? 'high' : 'normal' },
+    });
+  } catch {
+    // Options this browser refuses (renotify, requireInteraction...): still show something.
+    await self.registration.showNotification(title, { body, icon: ICON, data: { id, link: inAppLink(p.link, id) } });
+  }
+  // An open window fetches its inbox at once (the bell and an urgent banner update).
+  const wins = await self.clients.matchAll({ type: 'window', includeUncontrolled: true }).catch(() => []);
+  wins.forEach((c) => c.postMessage({ type: 'NOTICE_PUSHED', id }));
+}
+
+/** An app window of ours (not, say, a printed poster page under /api/). */
+function appWindow(wins) {
+  return wins.find((c) => {
+    try {
+      const u = new URL(c.url);
+      return u.origin === self.location.origin && !u.pathname.startsWith('/api/');
+    } catch {
+      return false;
+    }
+  }) || null;
+}
+
+async function openNotice(data) {
+  const id = typeof data?.id === 'string' ? data.id : null;
+  const link = inAppLink(data?.link, id);
+  const url = new URL(link, self.location.origin).href;
+  const win = appWindow(await self.clients.matchAll({ type: 'window', includeUncontrolled: true }));
+  if (win) {
+    try { await win.focus(); } catch { /* focus needs the click's user activation */ }
+    // The page follows the link itself (a hash route: no reload, the outbox keeps sending)
+    // and marks the notice read.
+    win.postMessage({ type: 'NOTICE_OPENED', id, link });
+    return win;
+  }
+  const opened = await self.clients.openWindow(url);
+  opened?.postMessage({ type: 'NOTICE_OPENED', id, link });
+  return opened;
+}
+
+// The handlers return their promise; tests call them through self.baodaoPush.
+function onPush(event) {
+  const done = showPush(event.data).catch(() => self.registration.showNotification(GENERIC_TITLE, {
+    body: GENERIC_BODY, icon: ICON, data: { id: null, link: '/#/inbox' },
+  }));
+  try { event.waitUntil(done); } catch { /* a synthetic event (tests) */ }
+  return done;
+}
+
+function onNotificationClick(event) {
+  event.notification.close();
+  const done = openNotice(event.notification.data || {});
+  try { event.waitUntil(done); } catch { /* a synthetic event (tests) */ }
+  return done;
+}
+
+self.addEventListener('push', onPush);
+self.addEventListener('notificationclick', onNotificationClick);
+self.baodaoPush = { onPush, onNotificationClick, inAppLink };

@@ -9,6 +9,7 @@ import {
 } from '../forms.js';
 import { loadLocal, findHousehold, roundOf } from '../local.js';
 import { newRecord, saveAndSend, resultPanel } from '../record.js';
+import { isolationCaseForm } from './isolation_case.js';
 
 export const FEVER = 37.3;
 const enumOf = (schema, fallback, ...names) => sub(schema, ...names)?.enum || sub(schema, ...names)?.items?.enum || fallback;
@@ -77,6 +78,7 @@ function residentCard(schema, r, index, { isNew = false, onRemove, onChange } = 
   return {
     node: card,
     id: r.id,
+    name: r.name,
     feverish: () => present.value && ((parseTemp(temp.value) ?? 0) >= FEVER || sym.values().length > 0),
     entry: (i) => {
       const base = `/residents/${i}`; // the card's place now (a new resident may have been removed)
@@ -239,14 +241,29 @@ export function screeningView(householdId) {
       save.textContent = t('form.save');
       if (!saved) return;
       pending = null;
-      put(root, resultPanel(rec, answer, {
+      // Home isolation: open the case right here, for the residents found with fever.
+      const people = cards.map((c) => ({ id: c.id, name: c.name, fever: c.feverish() }));
+      const offerCase = data.result === 'home_isolation' && people.length > 0;
+      const shown = () => resultPanel(rec, answer, {
         title: t('screening.sent'),
         extra: [el('p', { class: 'success-place' }, h.address),
-          el('p', {}, t(`outcome.${data.outcome}`), data.result ? ` · ${t(`result.${data.result}`)}` : '')],
+          el('p', {}, t(`outcome.${data.outcome}`), data.result ? ` · ${t(`result.${data.result}`)}` : ''),
+          offerCase ? el('button', {
+            type: 'button', class: 'btn-light btn-block btn-case', 'data-testid': 'screening-open-case',
+            onclick: () => {
+              put(root, isolationCaseForm({
+                household: h, visitId: rec.id, residents: people,
+                onBack: () => { put(root, panel); window.scrollTo(0, 0); },
+              }));
+              window.scrollTo(0, 0);
+            },
+          }, t('case.open')) : null],
         links: [
           el('a', { class: 'btn-light btn-block', href: '/#/tasks', 'data-testid': 'tasks-link' }, t('tasks.next')),
           el('a', { class: 'btn-light btn-block', href: '/#/', 'data-testid': 'home-link' }, t('checkin.home'))],
-      }));
+      });
+      const panel = shown();
+      put(root, panel);
       window.scrollTo(0, 0);
     });
 
