@@ -947,6 +947,16 @@ function viewPassword() {
 
 // ---------- service worker ----------
 
+/** WeChat's in-app browser keeps nothing offline (PITFALLS 14): say how to open the app in
+ * the phone's own browser, once per page, without blocking anything online. */
+function wechatHint() {
+  if (!/MicroMessenger/i.test(navigator.userAgent)) return;
+  const bar = document.getElementById('update-bar');
+  put(bar, el('div', { class: 'update-button', role: 'note', 'data-testid': 'wechat-hint' },
+    t('wechat.hint')));
+  bar.hidden = false;
+}
+
 function registerServiceWorker() {
   // WeChat's browser: the offline cache often does nothing there and updates get stuck.
   if (!('serviceWorker' in navigator) || /MicroMessenger/i.test(navigator.userAgent)) return;
@@ -1045,6 +1055,7 @@ async function initStorage() {
 
 let listening = false;
 async function start() {
+  wechatHint();
   let cached = null;
   try { cached = (await outbox.getOffline('_user'))?.user || null; } catch { /* none */ }
   try {

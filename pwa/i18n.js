@@ -336,6 +336,7 @@ const dict = {
     'type.isolation_case': '居家隔离登记',
 
     'update.bar': '新版本可用，点此刷新',
+    'wechat.hint': '微信内可在线报到，但无法离线保存。离线使用请点右上角 ··· 选择“在浏览器打开”，或添加到主屏幕。',
 
     'err.network': '网络连接失败，请检查网络后重试。',
     'err.network_title': '无法连接服务器',
@@ -729,6 +730,7 @@ const dict = {
     'type.isolation_case': 'Isolation case',
 
     'update.bar': 'New version available: tap to reload',
+    'wechat.hint': 'WeChat works online but keeps nothing offline. For offline use tap ··· (top right) and choose "Open in browser", or add the app to the home screen.',
 
     'err.network': 'Network error. Check your connection and try again.',
     'err.network_title': 'Cannot reach the server',

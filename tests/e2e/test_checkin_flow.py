@@ -91,3 +91,21 @@ def test_bad_poster_url_gives_a_clear_page(phone, live_server):
     response = page.goto("/c/forged-token")
     assert response.status == 404
     expect(page.locator("h1")).to_contain_text("二维码无效")
+
+
+def test_wechat_browser_works_online_and_says_how_to_go_offline(phone):
+    """PITFALLS 14: no service worker in WeChat's browser; the app works online and explains."""
+    office = phone()
+    me = api_login(office, "13900000106")  # 石桥村
+    poster = office.request.get(f"/api/places/{me['user']['place']['id']}/posters").json()
+    wechat = phone(user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) "
+                              "AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.44")
+    page = wechat.new_page()
+    page.goto(poster["posters"][0]["url"])
+    expect(page.get_by_test_id("wechat-hint")).to_contain_text("在浏览器打开")
+    page.get_by_test_id("login-phone").fill("13800000027")
+    page.get_by_test_id("login-password").fill(DEMO_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("checkin-button").click()
+    expect(page.get_by_test_id("checkin-success")).to_be_visible()
+    assert page.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
