@@ -192,6 +192,21 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def cmd_retention(args) -> int:
+    from server.retention import anonymise
+
+    app, db = _app_and_db()
+    days = args.days or app.config["RETENTION_DAYS"]
+    if not days:
+        print("error: give --days or set BAODAO_RETENTION_DAYS", file=sys.stderr)
+        return 2
+    with app.app_context():
+        done = anonymise(db, today(app.config["TIMEZONE"]), days)
+    print(f"anonymised {done['households']} households and {done['residents']} residents "
+          f"(purpose met more than {days} days ago)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run.py", description="Baodao (报到) server")
     parser.add_argument("--host", default="127.0.0.1")
@@ -222,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     keys = commands.add_parser("vapid-keys", help="show the Web Push (VAPID) public key")
     keys.add_argument("--rotate", action="store_true", help="make a new pair (docs/push.md)")
     commands.add_parser("push-worker", help="run the push delivery worker in the foreground")
+    keep = commands.add_parser("retention", help="anonymise personal data whose purpose is met")
+    keep.add_argument("--days", type=int, help="default BAODAO_RETENTION_DAYS")
     args = parser.parse_args(argv)
+    if args.command == "retention":
+        return cmd_retention(args)
     if args.command == "vapid-keys":
         return cmd_vapid_keys(args)
     if args.command == "push-worker":

@@ -62,6 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
         SYNC_MAX_RECORDS=200,          # records per sync batch; the phone sends 50 at a time
         HTTPS=False,
         TRUSTED_PROXIES=0,             # 1 behind nginx: take the client address from it
+        RETENTION_DAYS=0,              # >0: the worker anonymises, daily, what is this long done
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),  # cadres stay logged in on their phone

@@ -593,6 +593,22 @@ class DeliveryWorker:
                 remind_overdue(self.open(), now_utc())
             except Exception:
                 log.exception("overdue reminders failed")
+            self.retention_once_a_day()
+
+    def retention_once_a_day(self) -> None:
+        """With BAODAO_RETENTION_DAYS set, anonymise what is due, once per local day."""
+        from .retention import anonymise
+        from .timeutil import today
+
+        days = self.app.config["RETENTION_DAYS"]
+        day = today(self.app.config["TIMEZONE"])
+        if not days or getattr(self, "_retention_day", None) == day:
+            return
+        self._retention_day = day
+        try:
+            log.info("retention: %s", anonymise(self.open(), day, days))
+        except Exception:
+            log.exception("retention failed")
 
     def run_until_idle(self, timeout: float = 30) -> None:
         """Send until the queue is empty (tests and benchmarks); waits out back-offs."""
