@@ -101,8 +101,11 @@ def create_app(config: dict | None = None) -> Flask:
         auth,
         checkins,
         db,
+        enterprises,
         errors,
+        inspections,
         isolation,
+        needs,
         notices,
         posters,
         push,
@@ -119,8 +122,8 @@ def create_app(config: dict | None = None) -> Flask:
     auth.init_app(app)
     csrf.exempt(auth.session_login)
     push.configure(app)
-    for module in (checkins, posters, tallies, screening, isolation, sync, push, notices, audit,
-                   pwa):
+    for module in (checkins, posters, tallies, screening, isolation, sync, push, notices,
+                   enterprises, needs, inspections, audit, pwa):
         app.register_blueprint(module.bp)
     pwa.init_app(app)
     return app

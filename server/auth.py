@@ -1,7 +1,9 @@
 """Accounts, roles, login and logout, throttling, and the permission helpers every route uses.
 
 Roles: cadre (下沉干部), leader (队长), committee (of one community), admin (of any node of the
-tree, sees everything below it).
+tree, sees everything below it), enterprise (the contact of one enterprise: raises its needs and
+confirms its problems solved; outside the cadre world, so `require_role()` without roles leaves
+it out and routes open to it name it, e.g. `require_role(*ROLES)`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from .db import get_db
 from .errors import ApiError, json_body
 from .timeutil import now_utc, utc_text
 
-ROLES = ("cadre", "leader", "committee", "admin")
+ROLES = ("cadre", "leader", "committee", "admin", "enterprise")
+# What `require_role()` without roles allows: every role but the enterprise contact.
+WORKER_ROLES = ("cadre", "leader", "committee", "admin")
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 
 bp = Blueprint("auth", __name__)
@@ -34,19 +38,23 @@ _DUMMY_HASH = generate_password_hash("not a password of anyone")
 
 
 class User(UserMixin):
-    def __init__(self, row: dict, place: dict | None):
+    def __init__(self, row: dict, place: dict | None, enterprise: dict | None = None):
         self.id = row["id"]
         self.phone = row["phone"]
         self.name = row["name"]
         self.role = row["role"]
         self.place = place
+        self.enterprise = enterprise  # {id, name, community_id} for the enterprise role
 
     def to_json(self) -> dict:
         place = None
         if self.place:
             place = {k: self.place[k] for k in ("id", "name", "kind")}
-        return {"id": self.id, "name": self.name, "phone": self.phone, "role": self.role,
+        data = {"id": self.id, "name": self.name, "phone": self.phone, "role": self.role,
                 "place": place}
+        if self.enterprise:
+            data["enterprise"] = {k: self.enterprise[k] for k in ("id", "name", "community_id")}
+        return data
 
 
 def create_user(
@@ -59,8 +67,10 @@ def create_user(
     home_unit: str = "",
     specialty: str = "",
     party_member: bool = False,
+    enterprise_id: int | None = None,
 ) -> int:
-    """Add an account; committee accounts need a community, admins any node."""
+    """Add an account; committee accounts need a community, admins any node, enterprise
+    contacts their enterprise (and no place)."""
     if not PHONE_RE.match(phone):
         raise ValueError(f"not a mainland mobile number: {phone!r}")
     if role not in ROLES:
@@ -72,12 +82,17 @@ def create_user(
         raise ValueError("a committee account belongs to a community")
     if role == "admin" and place is None:
         raise ValueError("an admin account belongs to a node of the tree")
+    if (role == "enterprise") != (enterprise_id is not None):
+        raise ValueError("an enterprise contact, and only one, belongs to an enterprise")
+    if enterprise_id is not None and place_id is not None:
+        raise ValueError("an enterprise contact is scoped by its enterprise, not a place")
     return db.execute(
         """INSERT INTO users (phone, name, password_hash, role, place_id, home_unit_id,
-                              specialty, party_member, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                              specialty, party_member, created_at, enterprise_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [phone, name, generate_password_hash(password), role, place_id,
-         places.home_unit_id(db, home_unit), specialty, int(party_member), utc_text(now_utc())],
+         places.home_unit_id(db, home_unit), specialty, int(party_member), utc_text(now_utc()),
+         enterprise_id],
     ).lastrowid
 
 
@@ -85,7 +100,11 @@ def load_user_by_id(db: sqlite_utils.Database, user_id: int) -> User | None:
     rows = list(db.query("SELECT * FROM users WHERE id = ? AND active = 1", [user_id]))
     if not rows:
         return None
-    return User(rows[0], places.get_place(db, rows[0]["place_id"]))
+    enterprise = None
+    if rows[0].get("enterprise_id") is not None:
+        enterprise = next(db.query("SELECT id, name, community_id FROM enterprises WHERE id = ?",
+                                   [rows[0]["enterprise_id"]]), None)
+    return User(rows[0], places.get_place(db, rows[0]["place_id"]), enterprise)
 
 
 @login_manager.user_loader
@@ -135,13 +154,15 @@ def client_address() -> str:
 # --- permissions ------------------------------------------------------------------------------
 
 def require_role(*roles: str):
-    """Route decorator: logged in (401) and one of `roles` (403)."""
+    """Route decorator: logged in (401) and one of `roles` (403); no roles: WORKER_ROLES."""
+    allowed = roles or WORKER_ROLES
+
     def decorator(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
-            if roles and current_user.role not in roles:
+            if current_user.role not in allowed:
                 raise ApiError(403, "forbidden")
             return view(*args, **kwargs)
         return wrapped
@@ -176,8 +197,11 @@ def mask_phone(phone: str) -> str:
 # --- routes -----------------------------------------------------------------------------------
 
 def _session_json():
+    from .inspections import deployment_mode  # it builds on this module
+
     user = current_user.to_json() if current_user.is_authenticated else None
-    return jsonify({"user": user, "csrf_token": generate_csrf()})
+    return jsonify({"user": user, "csrf_token": generate_csrf(),
+                    "mode": deployment_mode(get_db())})
 
 
 @bp.get("/api/session")
@@ -219,7 +243,7 @@ def session_logout():
 
 
 @bp.post("/api/session/password")
-@require_role()
+@require_role(*ROLES)
 def change_password():
     body = json_body("change_password")
     db = get_db()

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import sqlite_utils
 
-from . import cadres, places, screening
+from . import cadres, enterprises, places, screening
 from .auth import create_user
 from .idcard import check_char
 from .timeutil import now_utc, utc_text
@@ -22,6 +22,26 @@ TOWNS = {
 }
 HOME_UNITS = [("区粮食和物资储备局", "粮食调运"), ("区教育局", "数据统计"), ("区卫生健康委", "医疗防护"),
               ("区税务局", "企业服务"), ("区财政局", "财务"), ("区城管局", "交通疏导")]
+# Mobilisation: which departments handle which enterprise problems (the admin edits this),
+# enterprises with a contact account each, and party members registered with their community
+# (双报到) but not yet assigned: the pool a call-up draws on.
+CATEGORY_DEPARTMENTS = {
+    "materials": ["区粮食和物资储备局"], "finance": ["区财政局", "区税务局"],
+    "supplies": ["区卫生健康委"], "logistics": ["区交通运输局"], "labour": ["区人力资源和社会保障局"],
+    "permits": ["区市场监管局"],
+}
+ENTERPRISES = [  # name, community, industry, contact phone, contact name
+    ("金穗面粉厂", "柳树村", "粮食加工", "13700000001", "面粉厂 李厂长"),
+    ("顺达物流公司", "和平社区", "物流运输", "13700000002", "物流公司 王经理"),
+    ("康宁防护用品厂", "杨庄村", "医疗物资", "13700000003", "防护用品厂 陈经理"),
+]
+POOL = [  # phone, name, home unit, specialty, registered community
+    ("13800000101", "孙立平", "区粮食和物资储备局", "粮食调运、仓储管理", "柳树村"),
+    ("13800000102", "钱志远", "区交通运输局", "物流调度", "和平社区"),
+    ("13800000103", "郑红梅", "区卫生健康委", "医疗防护", "光明社区"),
+    ("13800000104", "冯建军", "区税务局", "企业服务", "杨庄村"),
+    ("13800000105", "褚晓燕", "区教育局", "数据统计", "幸福社区"),
+]
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"
 GIVEN = ["建国", "晓明", "丽华", "志强", "秀英", "海涛", "文静", "国栋", "春燕", "伟"]
 
@@ -75,6 +95,28 @@ def seed(db: sqlite_utils.Database, day: str) -> list[tuple[str, str, str]] | No
                 if member > 0:  # two cadres per grid
                     screening.assign_grid(db, grids[(member - 1) // 2], user_id)
             _households(db, community, community_name, grids, day, cadre_number)
+    logins += _mobilisation(db)
+    return logins
+
+
+def _mobilisation(db) -> list[tuple[str, str, str]]:
+    """Enterprises and their contacts, the department table, the registered pool."""
+    logins = []
+    for category, names in CATEGORY_DEPARTMENTS.items():
+        enterprises.set_category_departments(db, category, names)
+    for name, community_name, industry, phone, contact in ENTERPRISES:
+        community = places.find_place(db, community_name, "community")
+        enterprise_id = enterprises.create_enterprise(db, name, community["id"], industry)
+        create_user(db, phone, contact, DEMO_PASSWORD, "enterprise", enterprise_id=enterprise_id)
+        logins.append((f"enterprise {name}", phone, contact))
+    stamp = utc_text(now_utc())
+    for phone, name, unit, specialty, community_name in POOL:
+        user_id = create_user(db, phone, name, DEMO_PASSWORD, "cadre", home_unit=unit,
+                              specialty=specialty, party_member=True)
+        community = places.find_place(db, community_name, "community")
+        db.execute("""INSERT INTO registrations (user_id, community_id, kind, created_at)
+                      VALUES (?, ?, 'residence', ?)""", [user_id, community["id"], stamp])
+    logins.append(("cadre (registered pool) 区粮食和物资储备局", POOL[0][0], POOL[0][1]))
     return logins
 
 

@@ -501,7 +501,215 @@ V4_SQL = [
 ]
 
 
-MIGRATIONS = [_v1_foundation, _v2_screening, _v3_checkin_aliases, _v4_push]
+def _v5_mobilisation(db: sqlite_utils.Database) -> None:
+    """Enterprises and the `enterprise` role, the registered pool (双报到), needs, call-ups,
+    volunteering, problem tickets, field inspections, the deployment mode."""
+    db.conn.execute(V5_ENTERPRISES)
+    _v5_rebuild_users(db)
+    for sql in V5_SQL:
+        db.conn.execute(sql)
+
+
+# An enterprise sits in a community (its 属地 committee): its needs, tickets and stationed
+# cadres then roll up through the tree like everything else, and its contacts are scoped to it.
+V5_ENTERPRISES = """CREATE TABLE enterprises (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        industry TEXT NOT NULL DEFAULT '',
+        address TEXT NOT NULL DEFAULT '',
+        created_by INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        UNIQUE (community_id, name)
+    )"""
+
+V5_USERS = """CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        phone TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL
+            CHECK (role IN ('cadre', 'leader', 'committee', 'admin', 'enterprise')),
+        place_id INTEGER REFERENCES places(id),
+        home_unit_id INTEGER REFERENCES home_units(id),
+        specialty TEXT NOT NULL DEFAULT '',
+        party_member INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        enterprise_id INTEGER REFERENCES enterprises(id),
+        CHECK ((role = 'enterprise') = (enterprise_id IS NOT NULL))
+    )"""
+
+
+def _v5_rebuild_users(db: sqlite_utils.Database) -> None:
+    """A CHECK cannot be altered: copy users aside, drop, recreate, copy back, in this
+    transaction. Deferred foreign keys let the drop orphan the referencing rows for a moment;
+    copying the rows back into the new `users` re-parents them (the deferred counter returns
+    to zero), so the commit's check passes, and fails if any row were lost."""
+    db.conn.execute("PRAGMA defer_foreign_keys = ON")  # reset by SQLite at commit
+    columns = [r[1] for r in db.conn.execute("PRAGMA table_info(users)")]
+    names = ", ".join(columns)
+    db.conn.execute(f"CREATE TEMP TABLE users_v4 AS SELECT {names} FROM main.users")
+    db.conn.execute("DROP TABLE main.users")  # its index users_place goes with it
+    db.conn.execute(V5_USERS)
+    db.conn.execute(f"INSERT INTO main.users ({names}) SELECT {names} FROM temp.users_v4")
+    db.conn.execute("DROP TABLE temp.users_v4")
+    db.conn.execute("CREATE INDEX users_place ON users(place_id)")
+    db.conn.execute("CREATE INDEX users_enterprise ON users(enterprise_id)")
+
+
+V5_SQL = [
+    # Problem categories (codes in enterprises.CATEGORIES) ↔ the home units (departments)
+    # that can solve them; the admin edits it, matching reads it.
+    """CREATE TABLE category_departments (
+        category TEXT NOT NULL,
+        home_unit_id INTEGER NOT NULL REFERENCES home_units(id),
+        PRIMARY KEY (category, home_unit_id)
+    )""",
+    # Dual registration (双报到): a party member registers with the community where they live
+    # (residence) or that their unit is paired with (paired): the standing pool.
+    """CREATE TABLE registrations (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        kind TEXT NOT NULL DEFAULT 'residence' CHECK (kind IN ('residence', 'paired')),
+        services TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        UNIQUE (user_id, community_id)
+    )""",
+    "CREATE INDEX registrations_community ON registrations(community_id)",
+    # A need for people (a community) or for help (an enterprise). place_id: the community.
+    """CREATE TABLE needs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('people', 'help')),
+        place_id INTEGER NOT NULL REFERENCES places(id),
+        enterprise_id INTEGER REFERENCES enterprises(id),
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        task TEXT,
+        category TEXT,
+        department TEXT NOT NULL DEFAULT '',
+        department_id INTEGER REFERENCES home_units(id),
+        people INTEGER NOT NULL DEFAULT 1,
+        skills TEXT NOT NULL DEFAULT '[]',
+        urgency TEXT NOT NULL DEFAULT 'normal' CHECK (urgency IN ('normal', 'high', 'urgent')),
+        starts_on TEXT NOT NULL,
+        ends_on TEXT,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'filled', 'closed')),
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX needs_place ON needs(place_id, status, created_at)",
+    "CREATE INDEX needs_enterprise ON needs(enterprise_id, created_at)",
+    # A stationed cadre (驻企特派员) is an assignment to the enterprise's community that names
+    # the enterprise; need_id: the need the assignment answers.
+    "ALTER TABLE assignments ADD COLUMN enterprise_id INTEGER REFERENCES enterprises(id)",
+    "ALTER TABLE assignments ADD COLUMN need_id INTEGER REFERENCES needs(id)",
+    "CREATE INDEX assignments_enterprise ON assignments(enterprise_id)",
+    "CREATE INDEX assignments_need ON assignments(need_id)",
+    # A call-up (动员) by notice; target: {"registered": true} or {"home_unit_ids": [...]}.
+    """CREATE TABLE call_ups (
+        id INTEGER PRIMARY KEY,
+        place_id INTEGER NOT NULL REFERENCES places(id),
+        need_id INTEGER REFERENCES needs(id),
+        title TEXT NOT NULL,
+        body TEXT NOT NULL DEFAULT '',
+        target TEXT NOT NULL DEFAULT '{}',
+        notice_id TEXT REFERENCES notices(id),
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL
+    )""",
+    # Volunteering (主动请战), captured on the phone: the id is its UUID.
+    """CREATE TABLE volunteers (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        call_up_id INTEGER REFERENCES call_ups(id),
+        need_id INTEGER REFERENCES needs(id),
+        available_from TEXT,
+        available_to TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        device_id TEXT,
+        payload_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX volunteers_user ON volunteers(user_id, call_up_id, need_id)",
+    "CREATE INDEX volunteers_need ON volunteers(need_id)",
+    # An enterprise's problem, recorded by its stationed cadre (captured on the phone).
+    """CREATE TABLE problem_tickets (
+        id TEXT PRIMARY KEY,
+        enterprise_id INTEGER NOT NULL REFERENCES enterprises(id),
+        need_id INTEGER REFERENCES needs(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        category TEXT NOT NULL,
+        description TEXT NOT NULL,
+        departments TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL DEFAULT 'open'
+            CHECK (status IN ('open', 'coordinating', 'solved', 'cannot_solve')),
+        status_at TEXT NOT NULL,
+        raised_on TEXT NOT NULL,
+        solved_on TEXT,
+        confirmed_at TEXT,
+        confirmed_on TEXT,
+        confirmed_by INTEGER REFERENCES users(id),
+        confirm_note TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        device_id TEXT,
+        payload_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX problem_tickets_enterprise ON problem_tickets(enterprise_id, raised_on)",
+    "CREATE INDEX problem_tickets_user ON problem_tickets(user_id, raised_on)",
+    # Each step of a ticket (status, departments coordinated, a note), append-only.
+    """CREATE TABLE ticket_updates (
+        id TEXT PRIMARY KEY,
+        ticket_id TEXT NOT NULL REFERENCES problem_tickets(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        status TEXT CHECK (status IN ('open', 'coordinating', 'solved', 'cannot_solve')),
+        departments TEXT NOT NULL DEFAULT '[]',
+        note TEXT NOT NULL DEFAULT '',
+        applied INTEGER NOT NULL DEFAULT 1,
+        recorded_at TEXT NOT NULL,
+        recorded_utc TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        device_id TEXT,
+        payload_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX ticket_updates_ticket ON ticket_updates(ticket_id, recorded_utc)",
+    # Unannounced field inspections (四不两直) and the cadres seen there.
+    """CREATE TABLE inspections (
+        id INTEGER PRIMARY KEY,
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        checkpoint_id INTEGER REFERENCES checkpoints(id),
+        enterprise_id INTEGER REFERENCES enterprises(id),
+        inspected_at TEXT NOT NULL,
+        local_day TEXT NOT NULL,
+        findings TEXT NOT NULL DEFAULT '',
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX inspections_community ON inspections(community_id, local_day)",
+    """CREATE TABLE inspection_cadres (
+        inspection_id INTEGER NOT NULL REFERENCES inspections(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        on_duty INTEGER NOT NULL DEFAULT 1,
+        conduct TEXT NOT NULL DEFAULT 'good' CHECK (conduct IN ('good', 'fair', 'poor')),
+        note TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (inspection_id, user_id)
+    )""",
+    "CREATE INDEX inspection_cadres_user ON inspection_cadres(user_id)",
+    # Deployment settings, e.g. mode = emergency | routine.
+    """CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by INTEGER REFERENCES users(id)
+    )""",
+]
+
+
+MIGRATIONS = [_v1_foundation, _v2_screening, _v3_checkin_aliases, _v4_push, _v5_mobilisation]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -20,7 +20,7 @@ from flask_login import current_user
 
 from . import places
 from .audit import audit
-from .auth import User, require_role, scope_paths
+from .auth import ROLES, User, require_role, scope_paths
 from .db import get_db, write_transaction
 from .errors import ApiError, json_body
 from .i18n import t
@@ -409,7 +409,7 @@ def notice_detail(notice_id: str):
 
 
 @bp.get("/api/inbox")
-@require_role()
+@require_role(*ROLES)  # the enterprise contact too
 def my_inbox():
     notices = inbox(get_db(), current_user.id)
     return jsonify({"notices": notices,
@@ -417,7 +417,7 @@ def my_inbox():
 
 
 @bp.post("/api/inbox/<notice_id>/read")
-@require_role()
+@require_role(*ROLES)  # the enterprise contact too
 def mark_read(notice_id: str):
     body = request.get_json(silent=True) if request.content_length else None
     body = body if isinstance(body, dict) else {}

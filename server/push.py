@@ -35,7 +35,7 @@ from flask_login import current_user, user_logged_out
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 
-from .auth import require_role
+from .auth import ROLES, require_role
 from .db import connect, get_db, write_transaction
 from .errors import ApiError, json_body
 from .timeutil import now_utc, utc_text
@@ -295,7 +295,7 @@ def push_key():
 
 
 @bp.post("/api/push/subscriptions")
-@require_role()
+@require_role(*ROLES)  # the enterprise contact too
 def subscribe():
     body = json_body("push_subscription")
     config = push_config()
@@ -310,7 +310,7 @@ def subscribe():
 
 
 @bp.delete("/api/push/subscriptions")
-@require_role()
+@require_role(*ROLES)  # the enterprise contact too
 def unsubscribe():
     """?endpoint= (or a JSON body with endpoint), or ?device_id= for all of one device."""
     body = request.get_json(silent=True) if request.content_length else None

@@ -16,8 +16,8 @@ import sqlite_utils
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import checkins, isolation, notices, posters, screening
-from .auth import User, require_role
+from . import checkins, enterprises, isolation, needs, notices, posters, screening
+from .auth import ROLES, WORKER_ROLES, User, require_role
 from .db import get_db, write_transaction
 from .errors import ApiError, json_body, validation_errors
 from .i18n import t
@@ -32,6 +32,7 @@ class RecordType:
 
     schema: str
     store: Callable[[sqlite_utils.Database, User, dict, str | None], tuple[str, dict]]
+    roles: tuple[str, ...] = WORKER_ROLES  # who may send it; the enterprise contact: read marks
 
 
 RECORD_TYPES: dict[str, RecordType] = {
@@ -43,7 +44,10 @@ RECORD_TYPES: dict[str, RecordType] = {
     "isolation_case": RecordType("isolation_case", isolation.store_isolation_case),
     "isolation_visit": RecordType("isolation_visit", isolation.store_isolation_visit),
     "delivery": RecordType("delivery", isolation.store_delivery),
-    "notice_read": RecordType("notice_read", notices.store_notice_read),
+    "notice_read": RecordType("notice_read", notices.store_notice_read, ROLES),
+    "problem_ticket": RecordType("problem_ticket", enterprises.store_problem_ticket),
+    "ticket_update": RecordType("ticket_update", enterprises.store_ticket_update),
+    "volunteer": RecordType("volunteer", needs.store_volunteer, ("cadre", "leader")),
 }
 
 
@@ -67,6 +71,9 @@ def sync_record(db: sqlite_utils.Database, user: User, record: dict,
         return {**result, "status": "invalid", "errors": envelope_errors or [
             {"path": "/type", "message": t("rule_enum", options=", ".join(RECORD_TYPES)),
              "rule": "enum"}]}
+    if user.role not in record_type.roles:
+        return {**result, "status": "invalid", "code": "forbidden", "errors": [
+            {"path": "/type", "message": t("forbidden"), "rule": "role"}]}
     flat = {**record["data"], "id": record["id"], "recorded_at": record["recorded_at"]}
     errors = validation_errors(record_type.schema, flat)
     if errors:
@@ -92,7 +99,7 @@ def sync_record(db: sqlite_utils.Database, user: User, record: dict,
 
 
 @bp.post("/api/sync")
-@require_role()
+@require_role(*ROLES)  # the enterprise contact too
 def sync():
     max_records = current_app.config["SYNC_MAX_RECORDS"]
     body = request.get_json(silent=True)
@@ -111,7 +118,7 @@ def sync():
 
 
 @bp.get("/api/sync/changes")
-@require_role()
+@require_role(*ROLES)  # the enterprise contact too
 def changes():
     """What the phone needs for its next hours offline.
 

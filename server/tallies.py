@@ -184,6 +184,9 @@ TALLY_FIELDS: list[tuple[str, str]] = [
     ("checkpoint_hours_covered", "卡口值守时长(小时)"),
     ("checkpoint_hours_uncovered", "卡口空岗时长(小时)"),
     ("checkins_flagged", "非本社区报到"),
+    # mobilisation (enterprises.py): problems of the community's enterprises
+    ("problems_raised", "企业问题新增"),
+    ("problems_solved", "企业问题解决(企业确认)"),
 ]
 FEVER = 37.3
 
@@ -297,6 +300,11 @@ def daily_tally(db: sqlite_utils.Database, community_id: int, day: str, zone: st
         "checkpoint_hours_uncovered": hours_uncovered,
         "checkins_flagged": _scalar(db, """SELECT count(*) FROM checkins WHERE community_id = ?
             AND local_day = ? AND outside_assignment = 1""", [c, day]),
+        # mobilisation: tickets of enterprises in the community, raised / confirmed solved today
+        "problems_raised": _scalar(db, """SELECT count(*) FROM problem_tickets k JOIN enterprises e
+            ON e.id = k.enterprise_id WHERE e.community_id = ? AND k.raised_on = ?""", [c, day]),
+        "problems_solved": _scalar(db, """SELECT count(*) FROM problem_tickets k JOIN enterprises e
+            ON e.id = k.enterprise_id WHERE e.community_id = ? AND k.confirmed_on = ?""", [c, day]),
     }
 
 
@@ -457,6 +465,11 @@ WORK_FIELDS: list[tuple[str, str]] = [
     ("households_screened", "入户排查户次"),
     ("isolation_visits", "隔离随访次数"),
     ("deliveries_done", "送医送药次数"),
+    # mobilisation (enterprises.py, inspections.py): enterprise problems, field inspections
+    ("problems_raised", "记录企业问题数"),
+    ("problems_solved", "解决企业问题数"),
+    ("inspections_on_duty", "督查在岗次数"),
+    ("inspections_absent", "督查不在岗次数"),
 ]
 
 
@@ -482,7 +495,18 @@ def work_records(db: sqlite_utils.Database, node: dict, first: str, last: str,
              (SELECT count(*) FROM isolation_visits v WHERE v.user_id = u.id
                 AND v.local_day BETWEEN :first AND :last) AS isolation_visits,
              (SELECT count(*) FROM deliveries d WHERE d.delivered_by = u.id
-                AND d.delivered_at >= :lo AND d.delivered_at < :hi) AS deliveries_done
+                AND d.delivered_at >= :lo AND d.delivered_at < :hi) AS deliveries_done,
+             -- mobilisation: tickets raised / confirmed solved, inspections that saw the cadre
+             (SELECT count(*) FROM problem_tickets k WHERE k.user_id = u.id
+                AND k.raised_on BETWEEN :first AND :last) AS problems_raised,
+             (SELECT count(*) FROM problem_tickets k WHERE k.user_id = u.id
+                AND k.confirmed_on BETWEEN :first AND :last) AS problems_solved,
+             (SELECT count(*) FROM inspection_cadres ic JOIN inspections i ON i.id = ic.inspection_id
+                WHERE ic.user_id = u.id AND ic.on_duty = 1
+                AND i.local_day BETWEEN :first AND :last) AS inspections_on_duty,
+             (SELECT count(*) FROM inspection_cadres ic JOIN inspections i ON i.id = ic.inspection_id
+                WHERE ic.user_id = u.id AND ic.on_duty = 0
+                AND i.local_day BETWEEN :first AND :last) AS inspections_absent
            FROM users u JOIN assignments a ON a.user_id = u.id
            JOIN places p ON p.id = a.community_id
            LEFT JOIN home_units h ON h.id = u.home_unit_id

@@ -44,7 +44,20 @@ def build_world(db) -> dict:
     cadres.assign(db, ids["cadre_B"], ids["B"], day)
     cadres.create_team(db, ids["A"], "甲社区工作队", leader_id=ids["leader_A"], party_branch=True)
     build_households(db, ids)
+    build_enterprises(db, ids)
     return ids
+
+
+def build_enterprises(db, ids: dict) -> None:
+    """Mobilisation: flour mill E in community A with its contact (role enterprise), and the
+    grain bureau handling raw-material problems."""
+    from server import enterprises
+    from server.auth import create_user
+
+    ids["mill"] = enterprises.create_enterprise(db, "甲面粉厂", ids["A"], "粮食加工")
+    ids["mill_contact"] = create_user(db, PHONES["mill_contact"], "面粉厂赵经理", PASSWORD,
+                                      "enterprise", enterprise_id=ids["mill"])
+    enterprises.set_category_departments(db, "materials", ["区粮食局"])
 
 
 # Valid 18-digit ID numbers (GB 11643 checksums) for the test world's residents.
@@ -126,7 +139,7 @@ class Api:
 PHONES = {
     "admin": "13900000001", "town2_admin": "13900000002", "committee_A": "13900000011",
     "committee_B": "13900000012", "cadre_A": "13800000001", "cadre_A2": "13800000002",
-    "cadre_B": "13800000003", "leader_A": "13800000004",
+    "cadre_B": "13800000003", "leader_A": "13800000004", "mill_contact": "13500000001",
 }
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from helpers import PASSWORD, PHONES, Api, new_id, shanghai_time
 
-ROLES = ["anon", "cadre_A", "leader_A", "committee_A", "committee_B", "admin", "town2_admin"]
+ROLES = ["anon", "cadre_A", "leader_A", "committee_A", "committee_B", "admin", "town2_admin",
+         "mill_contact"]
 
 
 def everyone(status):
@@ -21,9 +22,10 @@ def logged_in(status, anon=401):
 
 
 def staff_of_A(ok, denied=403, anon=401):
-    """Committee of A and the district admin may; B's committee, town 2's admin, cadres may not."""
+    """Committee of A and the district admin may; B's committee, town 2's admin, cadres and the
+    enterprise contact may not."""
     return {"anon": anon, "cadre_A": denied, "leader_A": denied, "committee_A": ok,
-            "committee_B": denied, "admin": ok, "town2_admin": denied}
+            "committee_B": denied, "admin": ok, "town2_admin": denied, "mill_contact": denied}
 
 
 class Ctx:
@@ -265,6 +267,136 @@ MATRIX.update({
         lambda c: (f"/api/inbox/{_notice_to_A(c)}/read", None),
         {**everyone(404), "anon": 401, "cadre_A": 200, "leader_A": 200}),
 })
+
+
+# --- mobilisation: needs, enterprises, tickets, inspections, mode --------------------------------
+
+def _as(ctx, who):
+    api = Api(ctx.app)
+    assert api.login(PHONES[who]).status_code == 200
+    return api
+
+
+def _help_need(ctx):
+    """The mill's contact asks for help: a need of the mill (in community A)."""
+    response = _as(ctx, "mill_contact").post("/api/needs", json={
+        "kind": "help", "title": "需要粮食局协助调运小麦", "category": "materials",
+        "department": "区粮食局"})
+    assert response.status_code == 201, response.json
+    return response.json["need"]["id"]
+
+
+def _ticket(ctx, status="open"):
+    body = {"id": new_id(), "recorded_at": shanghai_time(), "enterprise_id": ctx.world["mill"],
+            "category": "materials", "description": "小麦库存不足", "status": status}
+    assert _as(ctx, "committee_A").post("/api/tickets", json=body).status_code == 201
+    return body["id"]
+
+
+def _phone():
+    import random
+
+    return "1370" + "".join(random.choice("0123456789") for _ in range(7))
+
+
+def _home_unit_id(ctx):
+    from server.db import connect
+
+    db = connect(ctx.app.config["DATABASE"])
+    try:
+        return db.execute("SELECT id FROM home_units WHERE name = '区粮食局'").fetchone()[0]
+    finally:
+        db.close()
+
+
+def not_mill(expected):
+    return {**expected, "mill_contact": 403}
+
+
+def cadres_only(ok):
+    return {**everyone(403), "anon": 401, "cadre_A": ok, "leader_A": ok}
+
+
+def root_admin(ok):
+    return {**everyone(403), "anon": 401, "admin": ok}
+
+
+MATRIX.update({
+    ("GET", "/api/registrations"): (lambda c: ("/api/registrations", None),
+                                    not_mill(logged_in(200))),
+    ("POST", "/api/registrations"): (
+        lambda c: ("/api/registrations", {"community_id": c.world["A"]}), cadres_only(201)),
+    ("GET", "/api/needs"): (lambda c: ("/api/needs", None),
+                            {**logged_in(200), "cadre_A": 403, "leader_A": 403}),
+    ("POST", "/api/needs"): (
+        lambda c: ("/api/needs", {"kind": "people", "community_id": c.world["A"], "title": "排查",
+                                  "task": "screening", "people": 2}), staff_of_A(201)),
+    ("GET", "/api/needs/<int:need_id>"): (
+        lambda c: (f"/api/needs/{_help_need(c)}", None), {**staff_of_A(200), "mill_contact": 200}),
+    ("POST", "/api/needs/<int:need_id>/status"): (
+        lambda c: (f"/api/needs/{_help_need(c)}/status", {"status": "closed"}),
+        {**staff_of_A(200), "mill_contact": 200}),
+    ("GET", "/api/needs/<int:need_id>/proposals"): (
+        lambda c: (f"/api/needs/{_help_need(c)}/proposals", None), staff_of_A(200)),
+    ("POST", "/api/needs/<int:need_id>/assignments"): (
+        lambda c: (f"/api/needs/{_help_need(c)}/assignments",
+                   {"user_ids": [c.world["cadre_B"]]}), staff_of_A(200)),
+    ("GET", "/api/my/assignments"): (lambda c: ("/api/my/assignments", None),
+                                     not_mill(logged_in(200))),
+    ("GET", "/api/call-ups"): (lambda c: ("/api/call-ups", None), not_mill(logged_in(200))),
+    ("POST", "/api/call-ups"): (
+        lambda c: ("/api/call-ups", {"title": "紧急动员", "target": {
+            "place_id": c.world["A"], "home_unit_ids": [_home_unit_id(c)]}}), root_admin(201)),
+    ("POST", "/api/volunteers"): (
+        lambda c: ("/api/volunteers", {"id": new_id(), "recorded_at": shanghai_time()}),
+        cadres_only(201)),
+    ("GET", "/api/enterprises"): (lambda c: ("/api/enterprises", None), logged_in(200)),
+    ("POST", "/api/enterprises"): (
+        lambda c: ("/api/enterprises", {"name": "新厂" + new_id()[:6], "community_id": c.world["A"]}),
+        staff_of_A(201)),
+    ("GET", "/api/enterprises/<int:enterprise_id>"): (
+        lambda c: (f"/api/enterprises/{c.world['mill']}", None),
+        {**staff_of_A(200), "mill_contact": 200}),
+    ("POST", "/api/enterprises/<int:enterprise_id>/contacts"): (
+        lambda c: (f"/api/enterprises/{c.world['mill']}/contacts",
+                   {"phone": _phone(), "name": "副经理", "password": "x" * 10}), staff_of_A(201)),
+    ("GET", "/api/departments"): (lambda c: ("/api/departments", None), logged_in(200)),
+    ("POST", "/api/departments"): (
+        lambda c: ("/api/departments", {"category": "other", "departments": ["区工信局"]}),
+        root_admin(200)),
+    ("GET", "/api/tickets"): (lambda c: ("/api/tickets", None), logged_in(200)),
+    ("POST", "/api/tickets"): (
+        lambda c: ("/api/tickets", {"id": new_id(), "recorded_at": shanghai_time(),
+                                    "enterprise_id": c.world["mill"], "category": "finance",
+                                    "description": "贷款到期"}), staff_of_A(201)),
+    ("GET", "/api/tickets/<ticket_id>"): (
+        lambda c: (f"/api/tickets/{_ticket(c)}", None), {**staff_of_A(200), "mill_contact": 200}),
+    ("POST", "/api/tickets/<ticket_id>/updates"): (
+        lambda c: (f"/api/tickets/{_ticket(c)}/updates", {"status": "coordinating"}),
+        staff_of_A(201)),
+    ("POST", "/api/tickets/<ticket_id>/confirm"): (
+        lambda c: (f"/api/tickets/{_ticket(c, 'solved')}/confirm", {"solved": True}),
+        {**everyone(403), "anon": 401, "mill_contact": 200}),
+    ("GET", "/api/places/<int:place_id>/problems"): (
+        lambda c: (f"/api/places/{c.world['A']}/problems", None), staff_of_A(200)),
+    ("GET", "/api/inspections"): (
+        lambda c: (f"/api/inspections?place_id={c.world['A']}", None), staff_of_A(200)),
+    ("POST", "/api/inspections"): (
+        lambda c: ("/api/inspections", {"community_id": c.world["A"],
+                                        "inspected_at": shanghai_time(),
+                                        "cadres": [{"user_id": c.world["cadre_A"]}]}),
+        {**staff_of_A(201), "committee_A": 403}),
+    ("GET", "/api/mode"): (lambda c: ("/api/mode", None), everyone(200)),
+    ("POST", "/api/mode"): (lambda c: ("/api/mode", {"mode": "emergency"}), root_admin(200)),
+})
+
+# The enterprise contact is outside the cadre world: the routes open to every logged-in worker
+# (require_role() without roles) answer it 403; its inbox, push and sync stay open to it.
+for _route in [("GET", "/api/checkins/mine"), ("GET", "/api/deliveries"), ("GET", "/api/households"),
+               ("GET", "/api/isolation/cases"), ("GET", "/api/isolation/policies"),
+               ("GET", "/api/my/day"), ("GET", "/api/notices"), ("GET", "/api/places"),
+               ("GET", "/api/posters/resolve"), ("POST", "/api/checkins")]:
+    MATRIX[_route] = (MATRIX[_route][0], not_mill(MATRIX[_route][1]))
 
 
 def test_every_route_is_in_the_matrix(app):

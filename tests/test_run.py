@@ -4,7 +4,7 @@ from cryptography import x509
 
 import run
 from server.db import connect, init_db
-from server.demo import seed
+from server.demo import ENTERPRISES, POOL, seed
 from server.tls import ensure_certificate
 
 
@@ -21,7 +21,9 @@ def test_demo_district(tmp_path):
         "WHERE p.kind = 'community' GROUP BY p.id")]
     assert all(1 <= n <= 2 for n in per_community)
     roles = dict(db.execute("SELECT role, count(*) FROM users GROUP BY role").fetchall())
-    assert roles["cadre"] + roles["leader"] == 30 and roles["committee"] == 6
+    assert roles["cadre"] + roles["leader"] == 30 + len(POOL) and roles["committee"] == 6
+    assert roles["enterprise"] == len(ENTERPRISES)
+    assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == len(POOL)
     assert db.execute("SELECT count(*) FROM home_units").fetchone()[0] >= 4
     assert db.execute("SELECT count(*) FROM assignments").fetchone()[0] == 30
     assert any(role.startswith("committee") for role, _, _ in logins)
