@@ -2,6 +2,7 @@
 
     python run.py [--host 127.0.0.1] [--port 8000] [--https] [--demo]   serve (gunicorn)
     python run.py create-user --phone ... --name ... --role ... [--place ...]
+    python run.py create-user --role enterprise --enterprise 金穗面粉厂 [--place 柳树村] ...
     python run.py import-cadres cadres.csv [--password ...] [--starts-on YYYY-MM-DD]
     python run.py backup [--to FILE]        online, while the server runs
     python run.py restore FILE              with the server stopped
@@ -138,8 +139,14 @@ def cmd_create_user(args) -> int:
     from server.places import find_place
 
     app, db = _app_and_db()
-    place_id = None
-    if args.place:
+    place_id = enterprise_id = new_enterprise_in = None
+    if args.role == "enterprise" or args.enterprise:
+        found = _enterprise_for_contact(db, args)
+        if isinstance(found, str):
+            print(found, file=sys.stderr)
+            return 2
+        enterprise_id, new_enterprise_in = found
+    elif args.place:
         kind = {"committee": "community"}.get(args.role, args.kind)
         place = find_place(db, args.place, kind)
         if place is None:
@@ -148,12 +155,46 @@ def cmd_create_user(args) -> int:
         place_id = place["id"]
     password = args.password or getpass.getpass("password: ")
     try:
-        user_id = create_user(db, args.phone, args.name, password, args.role, place_id=place_id)
+        with db.atomic():  # a new enterprise only with its contact
+            if new_enterprise_in is not None:
+                from server.enterprises import create_enterprise
+
+                enterprise_id = create_enterprise(db, args.enterprise, new_enterprise_in)
+                print(f"enterprise {enterprise_id} added: {args.enterprise}")
+            user_id = create_user(db, args.phone, args.name, password, args.role,
+                                  place_id=place_id, enterprise_id=enterprise_id)
     except (ValueError, sqlite3.IntegrityError) as error:  # bad value, phone taken
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"user {user_id} created: {args.phone} {args.role}")
     return 0
+
+
+def _enterprise_for_contact(db, args) -> tuple[int | None, int | None] | str:
+    """(enterprise id, None) for the enterprise named by --enterprise (in the community
+    --place, if given); (None, community id) when it is to be made there; or an error message."""
+    from server.places import find_place
+
+    if args.role != "enterprise":
+        return "error: --enterprise is for --role enterprise"
+    if not args.enterprise:
+        return "error: an enterprise contact needs --enterprise NAME"
+    community = None
+    if args.place:
+        community = find_place(db, args.place, "community")
+        if community is None:
+            return f"no single community named {args.place!r}"
+    sql, params = "SELECT id FROM enterprises WHERE name = ?", [args.enterprise]
+    if community is not None:
+        sql, params = sql + " AND community_id = ?", [*params, community["id"]]
+    rows = db.execute(sql, params).fetchall()
+    if len(rows) == 1:
+        return rows[0][0], None
+    if rows:
+        return f"several enterprises named {args.enterprise!r}: give --place COMMUNITY"
+    if community is None:
+        return f"no enterprise named {args.enterprise!r}: give --place COMMUNITY to add it"
+    return None, community["id"]
 
 
 def cmd_import_cadres(args) -> int:
@@ -222,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     user = commands.add_parser("create-user", help="add an account")
     user.add_argument("--phone", required=True)
     user.add_argument("--name", required=True)
-    user.add_argument("--role", required=True, choices=["cadre", "leader", "committee", "admin"])
-    user.add_argument("--place", help="community (committee) or node name (admin)")
+    user.add_argument("--role", required=True,
+                      choices=["cadre", "leader", "committee", "admin", "enterprise"])
+    user.add_argument("--place", help="community (committee, enterprise) or node name (admin)")
+    user.add_argument("--enterprise", help="the enterprise of an enterprise contact (made in "
+                                           "--place when it does not exist yet)")
     user.add_argument("--kind", default="district", help="kind of --place for an admin")
     user.add_argument("--password", help="asked for when not given")
     imp = commands.add_parser("import-cadres", help="import cadres from a CSV file")

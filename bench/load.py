@@ -2,9 +2,11 @@
 
     python bench/load.py [--seconds 10] [--phones 200] [--concurrency 32]
 
-(a) check-ins from simulated phones vs a trivial route (/healthz) of the same app, same load;
+(a) check-ins from simulated phones vs a trivial route (GET /api/time: no login, no database)
+    of the same app, same load;
 (b) sync batches of 100 records from 20 phones vs raw sqlite-utils insert_all of the same rows
-    into the same schema, in the same run;
+    into the same schema, in the same run: all rows in one transaction (the raw ceiling), and
+    100 rows per committed transaction (what acknowledging each batch durably costs by itself);
 (c) the server's memory (RSS of gunicorn's master and workers) under (a) and (b).
 It prints each figure and the ratios. The numbers move with the machine; the ratios much less.
 """
@@ -28,6 +30,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from queue import Empty
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,7 +61,7 @@ def prepare(data: Path, phones: int) -> None:
         for n in range(phones):
             user_id = db.execute(
                 "INSERT INTO users (phone, name, password_hash, role, created_at) "
-                "VALUES (?, ?, ?, 'cadre', '2026-01-01')", [f"137{n:08d}", f"压测{n}", cheap]
+                "VALUES (?, ?, ?, 'cadre', '2026-01-01')", [f"166{n:08d}", f"压测{n}", cheap]
             ).lastrowid
             cadres.assign(db, user_id, community, "2026-01-01")
     db.close()
@@ -90,7 +93,7 @@ class Session:
 
 def drive(port, phones, concurrency, seconds, kind, token, queue):
     """In a separate process: `concurrency` threads share `phones` sessions for `seconds`."""
-    sessions = [Session(port, f"137{n:08d}") for n in range(phones)]
+    sessions = [Session(port, f"166{n:08d}") for n in range(phones)]
     latencies: list[float] = []
     errors = [0]
     stored = [0]
@@ -122,7 +125,7 @@ def drive(port, phones, concurrency, seconds, kind, token, queue):
 
     def request(session, kind, when, step, index) -> bool:
         if kind == "trivial":
-            status, _ = session.call("GET", "/healthz")
+            status, _ = session.call("GET", "/api/time")
             ok = status == 200
         elif kind == "checkin":
             status, _ = session.call("POST", "/api/checkins", {
@@ -173,7 +176,10 @@ def run_load(port, phones, concurrency, seconds, kind, token, server_pid):
         time.sleep(0.2)
         if not queue.empty():
             break
-    result = queue.get()
+    try:  # before join(): a child blocks on exit until its queued result is read
+        result = queue.get(timeout=30)
+    except Empty:
+        raise SystemExit(f"the {kind} load driver failed (exit code {process.exitcode})") from None
     process.join()
     lat = result["latencies"]
     result.update(
@@ -184,10 +190,9 @@ def run_load(port, phones, concurrency, seconds, kind, token, server_pid):
     return result
 
 
-def raw_insert_rate(rows: int) -> float:
-    """sqlite-utils insert_all of the same check-in rows into the same schema, rows/s."""
-    import sqlite_utils
-
+def raw_insert_rates(rows: int) -> tuple[float, float]:
+    """sqlite-utils insert_all of the same check-in rows into the same schema, rows/s:
+    all in one transaction, and 100 per transaction (each committed: one fsync per batch)."""
     from server.db import connect
 
     folder = Path(tempfile.mkdtemp())
@@ -197,17 +202,24 @@ def raw_insert_rate(rows: int) -> float:
         community = db.execute("SELECT id FROM places WHERE kind = 'community'").fetchone()[0]
         db.execute("INSERT INTO posters (id, community_id, manual_code, issued_at) "
                    "VALUES ('p', ?, '00000000', '2026-01-01')", [community])
-        poster = ("p", community)
         now = datetime.now(SHANGHAI)
-        records = [{"id": str(uuid.uuid4()), "user_id": 1, "poster_id": poster[0],
-                    "community_id": poster[1], "recorded_at": now.isoformat(),
-                    "recorded_utc": now.isoformat(), "local_day": "2026-11-26",
-                    "received_at": now.isoformat(), "device_id": "bench",
-                    "payload_hash": "x" * 64} for _ in range(rows)]
-        assert isinstance(db, sqlite_utils.Database)
+
+        def rows_of(count):
+            return [{"id": str(uuid.uuid4()), "user_id": 1, "poster_id": "p",
+                     "community_id": community, "recorded_at": now.isoformat(),
+                     "recorded_utc": now.isoformat(), "local_day": "2026-11-26",
+                     "received_at": now.isoformat(), "device_id": "bench",
+                     "payload_hash": "x" * 64} for _ in range(count)]
+        records = rows_of(rows)
         began = time.perf_counter()
-        db["checkins"].insert_all(records, batch_size=100)
-        return rows / (time.perf_counter() - began)
+        db["checkins"].insert_all(records, batch_size=100)  # one transaction
+        one_transaction = rows / (time.perf_counter() - began)
+        records = rows_of(rows)
+        began = time.perf_counter()
+        for start in range(0, rows, 100):
+            db["checkins"].insert_all(records[start:start + 100], batch_size=100)
+        per_batch = rows / (time.perf_counter() - began)
+        return one_transaction, per_batch
     finally:
         shutil.rmtree(folder)
 
@@ -217,6 +229,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--raw-rows", type=int, default=10_000,
+                        help="at least this many rows for the raw insert baseline")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="baodao-bench-"))
     prepare(data, args.phones)
@@ -242,17 +256,21 @@ def main() -> None:
                            server.pid)
         checkin = run_load(port, args.phones, args.concurrency, args.seconds, "checkin", token,
                            server.pid)
-        sync = run_load(port, 20, 20, args.seconds, "sync", token, server.pid)
-        raw = raw_insert_rate(max(sync["stored"], 10_000))
-        for name, r in (("trivial GET /healthz", trivial), ("POST /api/checkins", checkin),
+        phones = min(20, args.phones)
+        sync = run_load(port, phones, phones, args.seconds, "sync", token, server.pid)
+        raw, raw_batched = raw_insert_rates(max(sync["stored"], args.raw_rows))
+        for name, r in (("trivial GET /api/time", trivial), ("POST /api/checkins", checkin),
                         ("POST /api/sync x100", sync)):
             print(f"{name:22} {r['rps']:8.1f} req/s  p50 {r['p50']:7.1f} ms  "
                   f"p99 {r['p99']:7.1f} ms  errors {r['errors']}  peak RSS {r['peak_rss']:.0f} MB")
         sync_rate = sync["stored"] / args.seconds
         print(f"sync ingest            {sync_rate:8.0f} records/s stored")
-        print(f"raw insert_all         {raw:8.0f} rows/s (same rows, same schema, batches of 100)")
+        print(f"raw insert_all         {raw:8.0f} rows/s (same rows, same schema, one transaction)")
+        print(f"raw insert_all x100    {raw_batched:8.0f} rows/s (100 rows per committed transaction)")
         print(f"RATIO check-ins / trivial route: {checkin['rps'] / trivial['rps']:.2f}")
         print(f"RATIO sync ingest / raw insert_all: {sync_rate / raw:.2f}")
+        print(f"RATIO sync ingest / raw insert_all per 100-row transaction: "
+              f"{sync_rate / raw_batched:.2f}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

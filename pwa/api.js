@@ -2,7 +2,10 @@
 import { t } from './i18n.js';
 
 /** Who is logged in and the CSRF token, as last told by /api/session. */
-export const state = { user: null, csrf: null };
+export const state = { user: null, csrf: null, mode: 'emergency' };
+
+/** Routine mode (常态化): checkpoints and isolation are hidden; needs, registrations and services stay. */
+export const routine = () => state.mode === 'routine';
 
 export class ApiError extends Error {
   constructor(status, code, message, fields = []) {
@@ -80,6 +83,7 @@ export async function api(method, path, body, opts = {}) {
     }
 
     if (data && typeof data.csrf_token === 'string') state.csrf = data.csrf_token;
+    if (path === '/api/session' && data && (data.mode === 'routine' || data.mode === 'emergency')) state.mode = data.mode;
     if (res.ok) {
       if (path === '/api/session' && data && 'user' in data) state.user = data.user;
       return data ?? {};

@@ -1,7 +1,7 @@
 // app.js: router, header and views of the Baodao PWA. No framework: views build DOM with el().
 import { t, has, getLang, setLang, applyLang, fmtTime, fmtClock, isToday } from './i18n.js';
 import {
-  api, state, loadSession, onUnauthorized, el, safeUrl, showError, clearErrors,
+  api, state, routine, loadSession, onUnauthorized, el, safeUrl, showError, clearErrors,
   uuid, localIso, deviceId,
 } from './api.js';
 import * as outbox from './outbox.js';
@@ -16,6 +16,9 @@ import { loadLocal, householdsToScreen, visitsDue, openDeliveries } from './loca
 import { $bell, startInbox, refreshIndicators } from './inbox.js';
 import { inboxView } from './views/inbox.js';
 import { resyncPush, forgetPush } from './push.js';
+import { enterpriseHome, helpView, enterpriseView } from './views/enterprise.js';
+import { needsView, needView, newNeedView, poolView, forgetPlaces } from './views/needs.js';
+import { callUpsView, registerView, myAssignments, mobiliseLinks } from './views/callups.js';
 
 const $bar = document.getElementById('bar');
 const $view = document.getElementById('view');
@@ -31,6 +34,11 @@ const storage = {};
 
 const enc = encodeURIComponent;
 const isStaff = () => ['committee', 'admin'].includes(state.user?.role);
+const isEnterprise = () => state.user?.role === 'enterprise';
+// The enterprise contact is outside the cadre world: only these screens are theirs.
+const ENTERPRISE_ROUTES = new Set(['help', 'enterprise', 'inbox', 'password', 'outbox', 'login']);
+// Hidden in routine mode (常态化): checkpoints and isolation; needs, registrations, services stay.
+const ISOLATION_ROUTES = new Set(['visit']);
 
 // Like replaceChildren, but skips null/false (replaceChildren would print "null").
 function put(node, ...kids) {
@@ -65,8 +73,21 @@ function route() {
   if (token !== null) return state.user ? viewCheckin(token) : viewLogin(true);
   const { parts, query } = hashParts();
   if (!state.user) return viewLogin(false);
+  if (isEnterprise() && !ENTERPRISE_ROUTES.has(parts[0])) {
+    if (parts[0] !== undefined) { location.replace('/#/'); return undefined; }
+    return show('enterprise', enterpriseHome());
+  }
+  if (routine() && ISOLATION_ROUTES.has(parts[0])) return viewHiddenInRoutine();
   switch (parts[0]) {
     case undefined: return isStaff() ? viewDashboard(null) : viewHome();
+    case 'help': return show('help', helpView());
+    case 'enterprise': return show('enterprise', isEnterprise() ? enterpriseHome() : enterpriseView(parts[1] ?? ''));
+    case 'needs':
+      if (parts[1] === 'new') return show('needs', newNeedView());
+      return show('needs', parts[1] ? needView(parts[1]) : needsView(query));
+    case 'pool': return show('needs', poolView(query));
+    case 'call-ups': return show('callups', callUpsView(parts[1] ?? '', query));
+    case 'register': return show('callups', registerView());
     case 'dashboard': return viewDashboard(parts[1] ?? null);
     case 'password': return viewPassword();
     case 'outbox': return viewOutbox();
@@ -96,6 +117,7 @@ async function onLoggedIn() {
 
 function afterLogin() {
   placesCache = null;
+  forgetPlaces();
   onLoggedIn();
   const next = safeNext(hashParts().query.get('next')) || safeNext(new URLSearchParams(location.search).get('next'))
     || (location.hash.startsWith('#/login') || location.pathname === '/login' ? '/#/' : null);
@@ -152,6 +174,7 @@ async function logout() {
   }
   state.user = null;
   placesCache = null;
+  forgetPlaces();
   forgetPush();
   // The cached places, history and notices, never the outbox.
   outbox.clearOffline().catch(() => {}).finally(() => refreshIndicators().catch(() => {}));
@@ -235,6 +258,8 @@ function viewHome() {
   const list = el('ul', { class: 'list', 'data-testid': 'my-checkins' }, el('li', { class: 'muted' }, t('loading')));
   mount('home', el('section', { class: 'home' },
     tasksButton(),
+    myAssignments(),
+    mobiliseLinks(),
     el('h1', {}, t('home.title')),
     state.user.role === 'leader' ? el('p', {}, el('a', { href: '/#/dashboard', 'data-testid': 'dashboard-link' }, t('dash.title'))) : null,
     'BarcodeDetector' in window ? scanBlock() : null,
@@ -253,7 +278,7 @@ function tasksButton() {
   const fill = async () => {
     const local = await loadLocal();
     if (!local.known || !btn.isConnected) return;
-    const n = householdsToScreen(local).length + visitsDue(local).length + openDeliveries(local).length;
+    const n = householdsToScreen(local).length + (routine() ? 0 : visitsDue(local).length) + openDeliveries(local).length;
     count.textContent = String(n);
     count.hidden = n === 0;
   };
@@ -709,6 +734,16 @@ function errorPage(root, err, retry) {
     el('a', { class: 'btn-secondary btn-block', href: '/#/', 'data-testid': 'home-link' }, t('checkin.home'))));
 }
 
+// ---------- routine mode ----------
+
+// A link into isolation (an old notice, a bookmark) while the deployment is in routine mode.
+function viewHiddenInRoutine() {
+  mount('routine', el('section', { class: 'error-page', 'data-testid': 'routine-hidden' },
+    el('h1', {}, t('mode.hidden_title')),
+    el('p', { class: 'notice' }, t('mode.hidden_body')),
+    el('a', { class: 'btn-secondary btn-block', href: '/#/', 'data-testid': 'home-link' }, t('checkin.home'))));
+}
+
 // ---------- committee / admin dashboard ----------
 
 const kindLabel = (k) => (has(`kind.${k}`) ? t(`kind.${k}`) : k || '');
@@ -719,7 +754,12 @@ async function viewDashboard(placeId) {
   const refresh = el('button', { type: 'button', class: 'btn-secondary', 'data-testid': 'dashboard-refresh' }, t('dash.refresh'));
   const body = el('div', { class: 'dash-body' }, el('p', { class: 'muted' }, t('loading')));
   mount('dashboard', el('section', { class: 'dash' },
+    routine() ? el('p', { class: 'notice', 'data-testid': 'routine-banner' }, t('mode.routine_banner')) : null,
     el('h1', {}, t('dash.title')),
+    isStaff() ? el('div', { class: 'dash-links', 'data-testid': 'mobilise-links' },
+      el('a', { class: 'btn-primary', href: '/#/needs', 'data-testid': 'needs-link' }, t('needs.title')),
+      el('a', { class: 'btn-secondary', href: '/#/pool', 'data-testid': 'pool-link' }, t('pool.link')),
+      el('a', { class: 'btn-secondary', href: '/#/call-ups', 'data-testid': 'callups-link' }, t('callup.title'))) : null,
     el('div', { class: 'dash-controls' }, field(t('dash.place'), sel), refresh),
     body));
   sel.addEventListener('change', () => { location.hash = `#/dashboard/${enc(sel.value)}`; });
@@ -769,7 +809,7 @@ function tiles(tot) {
     el('span', { class: 'tile-num' }, String(tot[key] ?? 0)), el('span', { class: 'tile-label' }, t(`tile.${key}`)));
   return el('div', { class: 'tiles' },
     tile('reported', 'ok', 'total-reported'),
-    tile('on_watch', 'watch', 'total-on-watch'),
+    routine() ? null : tile('on_watch', 'watch', 'total-on-watch'),
     tile('not_reported', 'bad', 'total-not-reported'),
     tile('flagged', 'flag', 'total-flagged'));
 }
@@ -811,7 +851,7 @@ async function loadToday(body, id) {
 // The community's households and isolation cases (attention first), one tap from the tallies.
 function communityLinks(id) {
   return el('div', { class: 'dash-links' },
-    el('a', { class: 'btn-secondary', href: `/#/community/${enc(id)}/cases`, 'data-testid': 'dashboard-cases' }, t('community.cases')),
+    el('a', { class: 'btn-secondary', href: `/#/community/${enc(id)}/cases`, 'data-testid': 'dashboard-cases' }, t(routine() ? 'tasks.deliveries' : 'community.cases')),
     el('a', { class: 'btn-secondary', href: `/#/community/${enc(id)}/households`, 'data-testid': 'dashboard-households' }, t('community.households')));
 }
 
@@ -829,7 +869,7 @@ function communityParts(r) {
         el('div', { class: 'row-sub' }, [u.home_unit, c.checkpoint?.name].filter(Boolean).join(' · ')),
         u.phone ? el('div', { class: 'row-sub' }, phoneLink(u.phone)) : null,
         checkinBadges(c, t('badge.flagged'))))) : none())),
-    section(t('dash.on_watch'), null, el('div', { 'data-testid': 'dashboard-on-watch' },
+    routine() ? null : section(t('dash.on_watch'), null, el('div', { 'data-testid': 'dashboard-on-watch' },
       onWatch.length ? onWatch.map((w) => el('div', { class: 'watch-group' },
         el('h3', {}, w.checkpoint?.name || ''),
         el('ul', { class: 'list' }, (w.cadres || []).length
@@ -864,7 +904,9 @@ function rollupPart(rows) {
 async function loadPosters(box, communityId) {
   if (!box) return;
   try {
-    const list = (await api('GET', `/api/places/${enc(communityId)}/posters`)).posters || [];
+    // Routine mode: the checkpoints' posters are hidden with the checkpoints.
+    const list = ((await api('GET', `/api/places/${enc(communityId)}/posters`)).posters || [])
+      .filter((p) => !(routine() && p.kind === 'checkpoint'));
     put(box, ...(list.length ? list.map(posterCard) : [el('p', { class: 'muted' }, t('poster.none'))]));
   } catch (err) {
     put(box);
@@ -1022,6 +1064,16 @@ async function refreshOffline() {
     window.dispatchEvent(new Event('baodao:offline')); // the task list redraws from the new copy
   } catch { /* keep the copy we have */ }
   try {
+    // The deployment's mode (routine hides checkpoints and isolation), kept for offline starts.
+    const m = await api('GET', '/api/mode', undefined, { noLogin: true, timeout: 10000 });
+    if (m?.mode === 'routine' || m?.mode === 'emergency') {
+      // Not re-rendering here: a form being filled in stays; the next screen follows the mode.
+      state.mode = m.mode;
+      await outbox.putOffline('_mode', { value: m.mode });
+    }
+  } catch { /* keep the mode we have */ }
+  if (state.user?.role === 'enterprise') return; // no isolation work for an enterprise contact
+  try {
     // The isolation policies, for opening a case offline after a screening visit.
     const p = await api('GET', '/api/isolation/policies', undefined, { noLogin: true, timeout: 15000 });
     if (Array.isArray(p?.policies)) await outbox.putOffline('policies', { items: p.policies, fetched_at: new Date().toISOString() });
@@ -1058,6 +1110,10 @@ async function start() {
   wechatHint();
   let cached = null;
   try { cached = (await outbox.getOffline('_user'))?.user || null; } catch { /* none */ }
+  try {
+    const m = (await outbox.getOffline('_mode'))?.value;
+    if (m === 'routine' || m === 'emergency') state.mode = m; // the session's answer overrides it
+  } catch { /* none */ }
   try {
     const session = loadSession();
     // With a user known from last time, a slow network does not keep the cadre waiting.

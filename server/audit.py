@@ -9,7 +9,7 @@ import sqlite_utils
 from flask import Blueprint, has_request_context, jsonify, request
 from flask_login import current_user
 
-from .errors import ApiError
+from .errors import ApiError, query_int
 from .timeutil import now_utc, utc_text
 
 
@@ -65,13 +65,8 @@ def audit_search():
             or current_user.place["parent_id"] is not None:
         raise ApiError(403, "forbidden")  # the log spans the deployment: root admins only
     args = request.args
-    try:
-        user_id = int(args["user_id"]) if args.get("user_id") else None
-        before_id = int(args["before_id"]) if args.get("before_id") else None
-        limit = min(max(int(args.get("limit", 100)), 1), 500)
-    except ValueError as error:
-        raise ApiError(422, "invalid", fields=[{"path": "/query", "rule": "type",
-                                                "message": str(error)}]) from None
+    user_id, before_id = query_int("user_id"), query_int("before_id")
+    limit = min(max(query_int("limit", 100), 1), 500)
     rows = search(get_db(), user_id=user_id, action=args.get("action", ""),
                   obj=args.get("object", ""), first=args.get("from", ""),
                   last=args.get("to", ""), before_id=before_id, limit=limit)

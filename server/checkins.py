@@ -17,8 +17,8 @@ from flask_login import current_user
 
 from . import posters
 from .auth import check_throttle, record_failure, require_role
-from .db import get_db, write_transaction
-from .errors import ApiError, json_body
+from .db import first_row, get_db, write_transaction
+from .errors import ApiError, json_body, query_int
 from .i18n import t
 from .timeutil import local_day, now_utc, parse_time, utc_text
 
@@ -48,13 +48,12 @@ def open_checkin_at(db: sqlite_utils.Database, user_id: int, community_id: int,
                     checkpoint_id: int | None, since_utc: str | None = None) -> dict | None:
     """The user's latest check-in at that place that has no check-out yet."""
     since_utc = since_utc or utc_text(now_utc() - timedelta(hours=24))
-    rows = list(db.query(
-        """SELECT c.* FROM checkins c LEFT JOIN checkouts o ON o.checkin_id = c.id
-           WHERE c.user_id = ? AND c.community_id = ? AND c.checkpoint_id IS ?
-           AND c.recorded_utc >= ? AND o.id IS NULL
-           ORDER BY c.recorded_utc DESC LIMIT 1""",
-        [user_id, community_id, checkpoint_id, since_utc]))
-    return rows[0] if rows else None
+    return first_row(
+        db, """SELECT c.* FROM checkins c LEFT JOIN checkouts o ON o.checkin_id = c.id
+               WHERE c.user_id = ? AND c.community_id = ? AND c.checkpoint_id IS ?
+               AND c.recorded_utc >= ? AND o.id IS NULL
+               ORDER BY c.recorded_utc DESC LIMIT 1""",
+        [user_id, community_id, checkpoint_id, since_utc])
 
 
 def record_checkin(db: sqlite_utils.Database, user_id: int, record: dict,
@@ -75,9 +74,11 @@ def record_checkin(db: sqlite_utils.Database, user_id: int, record: dict,
     trusted = received if clock_flag else recorded
     day = local_day(trusted, config["TIMEZONE"])
     with write_transaction(db):
-        existing = get_checkin(db, record["id"])
+        existing = db.execute("SELECT payload_hash FROM checkins WHERE id = ?",
+                              [record["id"]]).fetchone()
         if existing is not None:
-            return ("duplicate" if existing["payload_hash"] == digest else "conflict"), existing
+            status = "duplicate" if existing[0] == digest else "conflict"
+            return status, get_checkin(db, record["id"])
         alias = db.execute("SELECT checkin_id, payload_hash FROM checkin_aliases WHERE id = ?",
                            [record["id"]]).fetchone()
         if alias is not None:
@@ -153,16 +154,15 @@ def resolve_alias(db: sqlite_utils.Database, checkin_id: str) -> str:
 
 
 def get_checkin(db: sqlite_utils.Database, checkin_id: str) -> dict | None:
-    rows = list(db.query(
-        """SELECT c.*, o.id AS checkout_id, o.recorded_at AS checkout_recorded_at,
-                  p.name AS community_name, k.name AS checkpoint_name, u.name AS user_name
-           FROM checkins c JOIN places p ON p.id = c.community_id
-           JOIN users u ON u.id = c.user_id
-           LEFT JOIN checkpoints k ON k.id = c.checkpoint_id
-           LEFT JOIN checkouts o ON o.checkin_id = c.id WHERE c.id = ?""", [checkin_id]))
-    if not rows:
+    row = first_row(
+        db, """SELECT c.*, o.id AS checkout_id, o.recorded_at AS checkout_recorded_at,
+                      p.name AS community_name, k.name AS checkpoint_name, u.name AS user_name
+               FROM checkins c JOIN places p ON p.id = c.community_id
+               JOIN users u ON u.id = c.user_id
+               LEFT JOIN checkpoints k ON k.id = c.checkpoint_id
+               LEFT JOIN checkouts o ON o.checkin_id = c.id WHERE c.id = ?""", [checkin_id])
+    if row is None:
         return None
-    row = rows[0]
     row["checkout"] = ({"id": row["checkout_id"], "recorded_at": row["checkout_recorded_at"]}
                        if row["checkout_id"] else None)
     return row
@@ -242,7 +242,7 @@ def create_checkout():
 @require_role()
 def my_checkins():
     db = get_db()
-    limit = min(max(request.args.get("limit", 50, type=int), 1), 200)
+    limit = min(max(query_int("limit", 50), 1), 200)
     return jsonify({"checkins": [checkin_json(db, r)
                                  for r in checkins_of_user(db, current_user.id, limit)]})
 

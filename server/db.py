@@ -58,6 +58,17 @@ def close_db(_exc: BaseException | None = None) -> None:
         db.close()
 
 
+def first_row(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:
+    """The first row of a read as a dict, or None.
+
+    For the per-record hot paths (sync, check-in): sqlite-utils' `query()` wraps every read in
+    a SAVEPOINT and RELEASE of its own, two more statements for each read.
+    """
+    cursor = db.execute(sql, params)
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
 @contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """BEGIN IMMEDIATE ... COMMIT: takes the write lock before the first read.

@@ -34,7 +34,7 @@ from .auth import (
 )
 from .checkins import payload_hash
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body
+from .errors import ApiError, json_body, query_int
 from .screening import answer, fail, field_error, in_staff_scope, trusted_time
 from .timeutil import local_day, now_utc, today, utc_text
 
@@ -463,7 +463,7 @@ def list_tickets():
     if status is not None and status not in TICKET_STATUSES:
         raise fail(422, "invalid", "/status", "enum")
     return jsonify({"tickets": tickets_visible(get_db(), current_user,
-                                               request.args.get("enterprise_id", type=int),
+                                               query_int("enterprise_id"),
                                                status)})
 
 

@@ -141,6 +141,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rule_minimum": ("不能小于 {limit}", "must be at least {limit}"),
     "rule_maximum": ("不能大于 {limit}", "must be at most {limit}"),
     "rule_additionalProperties": ("不允许的字段", "is not an allowed field"),
+    "rule_text": ("含有无法保存的字符（残缺的表情符号？）",
+                  "holds characters that cannot be stored (a broken emoji?)"),
+    "rule_https": ("应为推送服务的 https 网址", "must be the push service's https URL"),
+    "rule_p256dh": ("不是 P-256 公钥", "is not a P-256 public key"),
+    "rule_auth_secret": ("不是 16 字节的认证密钥", "is not a 16-byte auth secret"),
     "rule_other": ("不符合规则：{rule}", "breaks the rule: {rule}"),
     "rule_date_time": (
         "应为带时区的时间，如 2026-11-26T08:15:00+08:00",

@@ -9,14 +9,14 @@ PWA hides checkpoints and isolation; needs, registrations and services stay.
 from __future__ import annotations
 
 import sqlite_utils
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from flask_login import current_user
 
 from .audit import audit
 from .auth import User, require_place_in_scope, require_role, scope_paths
 from .checkins import MAX_CLOCK_AHEAD
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body
+from .errors import ApiError, json_body, query_int
 from .screening import field_error, raise_if
 from .timeutil import local_day, now_utc, parse_time, utc_text
 
@@ -161,7 +161,7 @@ def create_inspection():
 @require_role("committee", "admin")
 def list_inspections():
     db = get_db()
-    place_id = request.args.get("place_id", type=int)
+    place_id = query_int("place_id")
     if place_id is not None:
         path = require_place_in_scope(db, current_user, place_id)["path"]
     else:

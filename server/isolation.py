@@ -24,7 +24,7 @@ from .audit import audit
 from .auth import User, require_role
 from .checkins import payload_hash
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body
+from .errors import ApiError, json_body, query_int
 from .screening import (
     address,
     answer,
@@ -573,7 +573,7 @@ def list_cases():
     """?place_id= for staff (a community or above), else the cadre's own; ?status=open|ended."""
     db = get_db()
     status = request.args.get("status", "open")
-    ids = cases_of(db, current_user, request.args.get("place_id", type=int), status)
+    ids = cases_of(db, current_user, query_int("place_id"), status)
     return jsonify({"cases": [case_json(db, get_case(db, i)) for i in ids]})
 
 
@@ -627,7 +627,7 @@ def list_deliveries():
     status = request.args.get("status", "open")
     if status not in DELIVERY_FILTERS:
         raise fail(400, "invalid", "/status", "enum")
-    where, params = _place_filter(db, current_user, request.args.get("place_id", type=int))
+    where, params = _place_filter(db, current_user, query_int("place_id"))
     return jsonify({"deliveries": open_deliveries(db, where, params, status)})
 
 

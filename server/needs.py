@@ -23,7 +23,7 @@ from .auth import ROLES, User, mask_phone, require_place_in_scope, require_role,
 from .checkins import payload_hash
 from .db import get_db, write_transaction
 from .enterprises import CATEGORIES, enterprise_for, get_enterprise, related_unit_ids
-from .errors import ApiError, json_body
+from .errors import ApiError, json_body, query_int
 from .i18n import t
 from .notices import insert_notice
 from .screening import answer, fail, field_error, in_staff_scope, raise_if, trusted_time
@@ -330,7 +330,8 @@ def station(db: sqlite_utils.Database, user_id: int, enterprise: dict, starts_on
             [user_id, enterprise["community_id"], role_in_team, starts_on, ends_on,
              utc_text(now_utc()), enterprise["id"], need["id"] if need else None]).lastrowid
         insert_notice(
-            db, kind="assignment", link="/#/", place_id=enterprise["community_id"],
+            db, kind="assignment", link=f"/#/enterprise/{enterprise['id']}",
+            place_id=enterprise["community_id"],
             title=t("notice_station_title", lang="zh", enterprise=enterprise["name"]),
             body=t("notice_station_body", lang="zh", enterprise=enterprise["name"],
                    starts_on=starts_on, need=need["title"] if need else ""),
@@ -564,7 +565,7 @@ def list_registrations():
                                      JOIN places p ON p.id = g.community_id
                                      WHERE g.user_id = ? ORDER BY g.id""", [current_user.id])]
         return jsonify({"registrations": rows})
-    path = _staff_path(request.args.get("place_id", type=int))
+    path = _staff_path(query_int("place_id"))
     pool = registered_below(db, path, full=True)
     audit(db, "read", f"registrations:{path}", f"{len(pool)} people")
     return jsonify({"registrations": pool})
@@ -585,7 +586,7 @@ def list_needs():
     status = request.args.get("status")
     if status is not None and status not in ("open", "filled", "closed"):
         raise fail(422, "invalid", "/status", "enum")
-    place_id = request.args.get("place_id", type=int) if current_user.role != "enterprise" else None
+    place_id = query_int("place_id") if current_user.role != "enterprise" else None
     return jsonify({"needs": needs_visible(get_db(), current_user, status, place_id)})
 
 
@@ -622,7 +623,7 @@ def need_status(need_id: int):
 def need_proposals(need_id: int):
     db = get_db()
     need = need_for(db, current_user, need_id, manage=True)
-    limit = min(max(request.args.get("limit", 20, type=int), 1), 200)
+    limit = min(max(query_int("limit", 20), 1), 200)
     return jsonify({"need": need_json(db, need), "proposals": proposals(db, need, limit)})
 
 

@@ -22,7 +22,7 @@ from . import places
 from .audit import audit
 from .auth import ROLES, User, require_role, scope_paths
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body
+from .errors import ApiError, json_body, query_int
 from .i18n import t
 from .screening import fail, field_error, trusted_time
 from .timeutil import now_utc, utc_text
@@ -391,7 +391,7 @@ def list_notices():
             LEFT JOIN places p ON p.id = n.place_id
             WHERE n.sender_id = ? OR {clauses} ORDER BY n.created_at DESC LIMIT ?""",
         [current_user.id, *[v for s in scopes for v in _below(s)],
-         min(request.args.get("limit", 100, type=int), 500)]))
+         min(query_int("limit", 100), 500)]))
     return jsonify({"notices": [{**notice_json(r), "recipients": r["recipients"],
                                  "read": r["read"]} for r in rows]})
 

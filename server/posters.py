@@ -7,6 +7,7 @@ revokes the old id, so a torn-down poster stops working.
 
 from __future__ import annotations
 
+import functools
 import io
 import secrets
 import sqlite3
@@ -28,7 +29,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from . import places
 from .audit import audit
 from .auth import require_place_in_scope, require_role
-from .db import get_db
+from .db import first_row, get_db
 from .errors import ApiError
 from .timeutil import now_utc, utc_text
 
@@ -69,11 +70,10 @@ def issue_poster(db: sqlite_utils.Database, community_id: int,
 
 
 def get_poster(db: sqlite_utils.Database, poster_id: str) -> dict | None:
-    rows = list(db.query(
-        """SELECT p.*, c.name AS community_name, k.name AS checkpoint_name
-           FROM posters p JOIN places c ON c.id = p.community_id
-           LEFT JOIN checkpoints k ON k.id = p.checkpoint_id WHERE p.id = ?""", [poster_id]))
-    return rows[0] if rows else None
+    return first_row(
+        db, """SELECT p.*, c.name AS community_name, k.name AS checkpoint_name
+               FROM posters p JOIN places c ON c.id = p.community_id
+               LEFT JOIN checkpoints k ON k.id = p.checkpoint_id WHERE p.id = ?""", [poster_id])
 
 
 def live_posters_of(db: sqlite_utils.Database, community_id: int) -> list[dict]:
@@ -89,13 +89,22 @@ def live_posters_of(db: sqlite_utils.Database, community_id: int) -> list[dict]:
     return result
 
 
+@functools.lru_cache(maxsize=4096)
+def _verified_poster_id(secret_key: str, token: str) -> object:
+    """The poster id a token signs, or None. Cached: a morning's scans carry a few posters'
+    tokens thousands of times, and the answer depends on nothing but the key and the token."""
+    try:
+        return URLSafeSerializer(secret_key, salt="baodao-poster").loads(token)
+    except BadSignature:
+        return None
+
+
 def resolve_token(db: sqlite_utils.Database, token: str, valid_at: str | None = None) -> dict:
     """The poster a token names, live (or not yet revoked at UTC time `valid_at`),
     or the ApiError a phone should show."""
-    try:
-        poster_id = _serializer().loads(token)
-    except BadSignature:
-        raise ApiError(404, "poster_invalid") from None
+    poster_id = _verified_poster_id(current_app.config["SECRET_KEY"], token)
+    if poster_id is None:
+        raise ApiError(404, "poster_invalid")
     poster = get_poster(db, poster_id) if isinstance(poster_id, str) else None
     if poster is None:
         raise ApiError(404, "poster_unknown")

@@ -38,6 +38,7 @@ from pywebpush import WebPusher
 from .auth import ROLES, require_role
 from .db import connect, get_db, write_transaction
 from .errors import ApiError, json_body
+from .i18n import t
 from .timeutil import now_utc, utc_text
 
 log = logging.getLogger(__name__)
@@ -220,24 +221,36 @@ def _check_keys(p256dh: str, auth: str) -> list[dict]:
         if len(point) != 65:
             raise ValueError
     except ValueError:
-        errors.append({"path": "/keys/p256dh", "message": "not a P-256 public key",
+        errors.append({"path": "/keys/p256dh", "message": t("rule_p256dh"),
                        "rule": "key"})
     try:
         if len(b64url_decode(auth)) != 16:
             raise ValueError
     except ValueError:
-        errors.append({"path": "/keys/auth", "message": "not a 16-byte auth secret",
+        errors.append({"path": "/keys/auth", "message": t("rule_auth_secret"),
                        "rule": "key"})
     return errors
+
+
+def _is_push_url(endpoint: str, allow_http: bool) -> bool:
+    """An absolute https URL of printable ASCII with a host, as every push service gives."""
+    if not endpoint.isascii() or not endpoint.isprintable() or " " in endpoint:
+        return False
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:  # "Invalid IPv6 URL", a port out of range
+        return False
+    return bool(host) and (parts.scheme == "https" or (allow_http and parts.scheme == "http"))
 
 
 def save_subscription(db: sqlite_utils.Database, user_id: int, body: dict,
                       allow_http: bool = False) -> tuple[bool, dict]:
     """Register (or update, by endpoint) a subscription; return (created, subscription)."""
-    parts = urlsplit(body["endpoint"])
-    if parts.scheme != "https" and not (allow_http and parts.scheme == "http") or not parts.netloc:
+    if not _is_push_url(body["endpoint"], allow_http):
         raise ApiError(422, "invalid", fields=[{"path": "/endpoint", "rule": "https",
-                                                "message": "must be an https URL"}])
+                                                "message": t("rule_https")}])
     errors = _check_keys(body["keys"]["p256dh"], body["keys"]["auth"])
     if errors:
         raise ApiError(422, "invalid", fields=errors)

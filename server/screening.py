@@ -27,9 +27,10 @@ from .auth import User, mask_phone, require_place_in_scope, require_role, scope_
 from .cadres import NO, YES, decode_csv
 from .checkins import MAX_CLOCK_AHEAD, payload_hash
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body, validate
+from .errors import ApiError, json_body, query_int, validate
 from .i18n import t
 from .idcard import mask_id_number, parse_id_card
+from .screening_counts import count_screening_visit
 from .timeutil import local_day, now_utc, parse_time, today, utc_text
 
 bp = Blueprint("screening", __name__)
@@ -517,6 +518,7 @@ def store_screening_visit(db: sqlite_utils.Database, user: User, record: dict,
                  entry.get("temperature"), json.dumps(entry.get("symptoms", [])),
                  int(entry.get("risk_travel_14d", False)), int(entry.get("contact", False)),
                  entry.get("health_code"), entry.get("nat_date"), entry.get("nat_result")])
+        count_screening_visit(db, record["id"])  # the tallies' summary, in this transaction
         raise_deliveries(db, user, household, record["id"], record.get("needs", []),
                          recorded, case_id=None)
         _alert_if_unwell(db, household, record)
@@ -796,7 +798,7 @@ def _community_in_scope(db, place_id: int) -> dict:
 @require_role("leader", "committee", "admin")
 def list_grids():
     db = get_db()
-    community = _community_in_scope(db, request.args.get("community_id", 0, type=int))
+    community = _community_in_scope(db, query_int("community_id", 0))
     return jsonify({"grids": grids_of_community(db, community["id"])})
 
 
@@ -837,7 +839,7 @@ def list_households():
     ?q= filters by building, unit, door or head name. Full values: GET /api/households/<id>.
     """
     db = get_db()
-    place_id = request.args.get("place_id", type=int)
+    place_id = query_int("place_id")
     if place_id is None:
         grid_ids = grid_ids_of(db, current_user.id)
     else:
@@ -933,7 +935,7 @@ def create_screening_visit():
 @require_role()
 def list_rounds():
     db = get_db()
-    community_id = request.args.get("community_id", type=int)
+    community_id = query_int("community_id")
     if community_id is None or (not in_staff_scope(db, current_user, community_id)
                                 and community_id not in _assigned_community_ids(db, current_user.id)):
         raise ApiError(403, "forbidden")

@@ -19,7 +19,7 @@ from flask_login import current_user
 from . import checkins, enterprises, isolation, needs, notices, posters, screening
 from .auth import ROLES, WORKER_ROLES, User, require_role
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body, validation_errors
+from .errors import ApiError, validate, validation_errors
 from .i18n import t
 from .timeutil import now_utc, today, utc_text
 
@@ -108,7 +108,11 @@ def sync():
         raise ApiError(413, "too_large", extra={"limits": {
             "max_records": max_records,
             "max_content_length": current_app.config["MAX_CONTENT_LENGTH"]}})
-    body = json_body("sync")
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json")
+    records = body.get("records")
+    # Each record is checked on its own below, so one bad record never blocks the others.
+    validate("sync", {**body, "records": [] if isinstance(records, list) else records})
     db = get_db()
     device_id = body.get("device_id")
     with write_transaction(db):
@@ -155,3 +159,11 @@ def changes():
         "day": {"full": True, "items": [isolation.my_day(db, user)]},
         "notices": {"full": True, "items": notices.inbox(db, user.id)},  # the offline inbox
     })
+
+
+@bp.get("/api/time")
+def server_time():
+    """The server's clock, for the phone to estimate its own clock's error (PITFALLS 27).
+
+    Public and free of the database: it is also the benchmark's trivial route."""
+    return jsonify({"server_time": utc_text(now_utc())})

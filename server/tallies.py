@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,7 +22,9 @@ from .audit import audit
 from .auth import mask_phone, require_place_in_scope, require_role, scope_paths
 from .checkins import checkin_json, get_checkin
 from .db import get_db
-from .errors import ApiError
+from .errors import ApiError, query_int
+from .idcard import mask_id_number
+from .screening_counts import FEVER, screening_counts
 from .timeutil import now_utc, today, utc_text
 
 bp = Blueprint("tallies", __name__)
@@ -188,124 +193,280 @@ TALLY_FIELDS: list[tuple[str, str]] = [
     ("problems_raised", "企业问题新增"),
     ("problems_solved", "企业问题解决(企业确认)"),
 ]
-FEVER = 37.3
-
-
 def day_bounds_utc(day: str, zone: str) -> tuple[datetime, datetime]:
     """The UTC start and end of a local day: compare stored UTC texts against these."""
     start = datetime.combine(date.fromisoformat(day), datetime.min.time(), ZoneInfo(zone))
     return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
 
 
-def _scalar(db: sqlite_utils.Database, sql: str, params) -> int:
-    return db.execute(sql, params).fetchone()[0] or 0
+def _hours(moment: datetime) -> float:
+    """Hours since the Unix epoch, on the scale of `_hours_sql`."""
+    return moment.timestamp() / 3600
 
 
-def _checkpoint_hours(db, community_id: int, lo: datetime, hi: datetime) -> tuple[float, float]:
-    """Hours of the day each checkpoint had someone on watch (overlaps counted once), summed,
-    and the hours it had nobody. Only the part of the day that has passed counts."""
-    hi = min(hi, now_utc())
-    covered = uncovered = 0.0
-    for checkpoint in places.checkpoints_of(db, community_id):
-        intervals = []
-        for start, end in db.execute(
-                """SELECT c.recorded_utc, o.recorded_utc FROM checkins c
-                   LEFT JOIN checkouts o ON o.checkin_id = c.id
-                   WHERE c.checkpoint_id = ? AND c.recorded_utc < ? AND c.recorded_utc >= ?""",
-                [checkpoint["id"], utc_text(hi), utc_text(lo - MAX_SHIFT)]):
-            begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
-            finish = (datetime.fromisoformat(end.replace("Z", "+00:00")) if end
-                      else begin + MAX_SHIFT)  # an open shift counts until its limit
-            begin, finish = max(begin, lo), min(finish, hi)
-            if finish > begin:
-                intervals.append((begin, finish))
-        total = timedelta()
-        current_start = current_end = None
-        for begin, finish in sorted(intervals):
-            if current_end is None or begin > current_end:
-                if current_end is not None:
-                    total += current_end - current_start
-                current_start, current_end = begin, finish
-            else:
-                current_end = max(current_end, finish)
-        if current_end is not None:
-            total += current_end - current_start
-        covered += total.total_seconds() / 3600
-        uncovered += max(hi - lo, timedelta()).total_seconds() / 3600 - total.total_seconds() / 3600
-    return round(covered, 2), round(max(uncovered, 0.0), 2)
+def _hours_sql(column: str) -> str:
+    return f"((julianday({column}) - 2440587.5) * 24.0)"
+
+
+def _local_day_sql(column: str, days: list[str], zone: str) -> str | None:
+    """SQL for the local day of a stored UTC text, when the zone keeps one offset over `days`
+    (Asia/Shanghai always does); None across a daylight-saving change."""
+    offsets = {datetime.combine(date.fromisoformat(d), datetime.min.time(), ZoneInfo(zone))
+               .utcoffset() for d in [*days, (date.fromisoformat(days[-1]) + timedelta(days=1))
+                                      .isoformat()]}
+    if len(offsets) != 1:
+        return None
+    return f"date({column}, '{int(offsets.pop().total_seconds()):+d} seconds')"
+
+
+class _Plans:
+    """The planned visits of isolation cases (as isolation.schedule plans them): each day from
+    the start to the end or the plan's last day, every slot of the policy."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, tuple[int, tuple[str, ...]]] = {}
+
+    def plan(self, case) -> tuple[str, str, tuple[str, ...]]:
+        """(first day, last day, slots)."""
+        snapshot = case["policy_snapshot"]
+        if snapshot not in self._rules:  # cases share their policy's snapshot: parse it once
+            rules = json.loads(snapshot)
+            self._rules[snapshot] = (sum(p["days"] for p in rules["phases"]), tuple(rules["slots"]))
+        total, slots = self._rules[snapshot]
+        last = (date.fromisoformat(case["starts_on"]) + timedelta(days=total - 1)).isoformat()
+        return case["starts_on"], min(case["ended_on"] or case["planned_end"], last), slots
+
+
+def _add_span(diff: list[int], lo: int, hi: int, value: int = 1) -> None:
+    """Add `value` to days lo..hi-1 of a difference array (summed up by `_spans`)."""
+    if lo < hi:
+        diff[lo] += value
+        diff[hi] -= value
+
+
+def _spans(diff: list[int]) -> list[int]:
+    values, running = [], 0
+    for change in diff[:-1]:
+        running += change
+        values.append(running)
+    return values
+
+
+def _isolation_numbers(db, numbers: dict, community_ids: list[int], days: list[str], args: dict,
+                       local_now: datetime) -> None:
+    """New, active, released and transferred cases; planned isolation visits due, done and
+    overdue. Visits done are counted in SQL; the rest comes from one row per case."""
+    from .isolation import SLOT_DEADLINES
+
+    n = len(days)
+    today_, clock = local_now.date().isoformat(), local_now.time()
+    active = {c: [0] * (n + 1) for c in community_ids}
+    due = {c: [0] * (n + 1) for c in community_ids}
+    plans, today_slots = [], {}
+    planner = _Plans()
+    for case in db.execute(
+            f"""SELECT id, community_id, starts_on, ended_on, end_outcome, planned_end,
+                  policy_snapshot FROM isolation_cases WHERE community_id {_IN_IDS}
+                AND starts_on <= :last AND (ended_on IS NULL OR ended_on >= :first)""", args):
+        case = dict(zip(("id", "community_id", "starts_on", "ended_on", "end_outcome",
+                         "planned_end", "policy_snapshot"), case, strict=True))
+        c = case["community_id"]
+        if (c, case["starts_on"]) in numbers:
+            numbers[c, case["starts_on"]]["cases_new"] += 1
+        if (c, case["ended_on"]) in numbers and case["end_outcome"] in ("released", "transferred"):
+            numbers[c, case["ended_on"]][f"cases_{case['end_outcome']}"] += 1
+        start = bisect_left(days, case["starts_on"])
+        _add_span(active[c], start, bisect_left(days, case["ended_on"]) if case["ended_on"] else n)
+        first, last, slots = planner.plan(case)
+        if first > last:
+            continue
+        _add_span(due[c], start, bisect_right(days, last), len(slots))
+        plans.append([case["id"], c, first, last, " ".join(slots)])
+        if first <= today_ <= last and (c, today_) in numbers:
+            today_slots[case["id"]] = (c, [s for s in slots if SLOT_DEADLINES[s] is not None
+                                           and clock >= SLOT_DEADLINES[s]])
+    for c in community_ids:
+        for day, value, planned in zip(days, _spans(active[c]), _spans(due[c]), strict=True):
+            numbers[c, day]["cases_active"] = value
+            numbers[c, day]["isolation_visits_due"] = planned
+    # a planned visit is done when a visit names its day and slot
+    for c, day, done in db.execute(
+            """WITH p AS MATERIALIZED (
+                 SELECT json_extract(value, '$[0]') AS case_id,
+                   json_extract(value, '$[1]') AS community,
+                   max(json_extract(value, '$[2]'), :first) AS first,
+                   min(json_extract(value, '$[3]'), :last) AS last,
+                   ' ' || json_extract(value, '$[4]') || ' ' AS slots
+                 FROM json_each(:plans))
+               SELECT community, due_day, count(*) FROM (
+                 SELECT DISTINCT p.community, v.case_id, v.due_day, v.slot
+                 FROM p JOIN isolation_visits v ON v.case_id = p.case_id
+                   AND v.due_day BETWEEN p.first AND p.last
+                 WHERE instr(p.slots, ' ' || v.slot || ' '))
+               GROUP BY community, due_day""", {**args, "plans": json.dumps(plans)}):
+        row = numbers[c, day]
+        row["isolation_visits_done"] = done
+        if day < today_:
+            row["isolation_visits_overdue"] = row["isolation_visits_due"] - done
+    for day in days:
+        if day >= today_:
+            break
+        for c in community_ids:  # past days with nothing done: every planned visit is overdue
+            row = numbers[c, day]
+            if not row["isolation_visits_done"]:
+                row["isolation_visits_overdue"] = row["isolation_visits_due"]
+    if today_slots:  # today: the slots whose deadline has passed and that no visit names
+        visited = set(db.execute(
+            """SELECT case_id, slot FROM isolation_visits WHERE due_day = ?
+               AND case_id IN (SELECT value FROM json_each(?))""",
+            [today_, json.dumps(list(today_slots))]))
+        for case_id, (c, late) in today_slots.items():
+            numbers[c, today_]["isolation_visits_overdue"] += sum(
+                (case_id, slot) not in visited for slot in late)
+
+
+def _watch_hours(db, numbers: dict, community_ids: list[int], days: list[str], args: dict,
+                 bounds: list[datetime], now: datetime) -> None:
+    """Hours of each day each checkpoint had someone on watch (overlaps counted once), summed
+    per community, and the hours it had nobody. Only the part of a day that has passed counts;
+    an open shift counts until MAX_SHIFT, and no shift counts longer."""
+    n = len(days)
+    starts = [_hours(b) for b in bounds]
+    ends = [min(h, _hours(now)) for h in starts[1:]]
+    limit = MAX_SHIFT.total_seconds() / 3600
+    checkpoints = dict(db.execute(
+        f"SELECT id, community_id FROM checkpoints WHERE community_id {_IN_IDS}", args))
+    covered = {c: [0.0] * n for c in set(checkpoints.values())}
+
+    def add(community_id: int, begin: float, finish: float) -> None:
+        """Spread one stretch of watch over the days it touches."""
+        index = max(bisect_right(starts, begin) - 1, 0)
+        hours = covered[community_id]
+        while index < n and starts[index] < finish:
+            part = min(finish, ends[index]) - max(begin, starts[index])
+            if part > 0:
+                hours[index] += part
+            index += 1
+
+    current, begin, finish = None, 0.0, 0.0
+    for checkpoint_id, start, stop in db.execute(
+            f"""SELECT c.checkpoint_id, {_hours_sql('c.recorded_utc')}, {_hours_sql('o.recorded_utc')}
+                FROM checkins c LEFT JOIN checkouts o ON o.checkin_id = c.id
+                WHERE c.checkpoint_id IN (SELECT value FROM json_each(:checkpoints))
+                AND c.recorded_utc >= :lo AND c.recorded_utc < :hi
+                ORDER BY c.checkpoint_id, c.recorded_utc""",
+            {"checkpoints": json.dumps(list(checkpoints)), "hi": utc_text(bounds[-1]),
+             "lo": utc_text(bounds[0] - MAX_SHIFT)}):
+        stop = start + limit if stop is None else min(stop, start + limit)
+        if checkpoint_id == current and start <= finish:
+            finish = max(finish, stop)  # overlapping watches: counted once
+            continue
+        if current is not None:
+            add(checkpoints[current], begin, finish)
+        current, begin, finish = checkpoint_id, start, stop
+    if current is not None:
+        add(checkpoints[current], begin, finish)
+    spans = [max(hi - lo, 0.0) for lo, hi in zip(starts, ends, strict=False)]
+    count = Counter(checkpoints.values())
+    for c, hours in covered.items():
+        for index, day in enumerate(days):
+            row = numbers[c, day]
+            row["checkpoint_hours_covered"] = round(hours[index], 2)
+            row["checkpoint_hours_uncovered"] = round(max(count[c] * spans[index] - hours[index],
+                                                          0.0), 2)
+
+
+_IN_IDS = "IN (SELECT value FROM json_each(:ids))"
+
+
+def community_tallies(db: sqlite_utils.Database, community_ids: list[int], days: list[str],
+                      zone: str, now: datetime | None = None) -> dict[tuple[int, str], dict]:
+    """Every number of each community's local day, {(community_id, day): numbers}, for
+    consecutive `days`. Each kind of record is counted by one set-based query over all the
+    communities and days, so a district's month costs little more than one community's day:
+    the screening numbers come from the summary table (screening_counts.py), the rest from
+    indexed queries that return one row per community and day (or per case, per checkpoint)."""
+    now = now or now_utc()
+    first, last = days[0], days[-1]
+    keys = [key for key, _ in TALLY_FIELDS]
+    numbers = {(c, d): dict.fromkeys(keys, 0) for c in community_ids for d in days}
+    args = {"ids": json.dumps([int(c) for c in community_ids]), "first": first, "last": last}
+
+    def put(rows, *columns: str) -> None:
+        for community_id, day, *values in rows:
+            if (community_id, day) in numbers:
+                numbers[community_id, day].update(zip(columns, values, strict=True))
+
+    # screening: the summary table, kept current by the write path
+    for key, counts in screening_counts(db, community_ids, first, last).items():
+        numbers[key].update(counts)
+    # households in the round: the community's households on each day a round is open
+    households = dict(db.execute(f"""SELECT community_id, count(*) FROM households
+        WHERE deleted_at IS NULL AND community_id {_IN_IDS} GROUP BY community_id""", args))
+    for community_id, starts_on, ends_on in db.execute(
+            f"""SELECT community_id, starts_on, ends_on FROM screening_rounds
+                WHERE community_id {_IN_IDS} AND starts_on <= :last AND ends_on >= :first""", args):
+        for day in days[bisect_left(days, starts_on):bisect_right(days, ends_on)]:
+            numbers[community_id, day]["households_in_round"] = households.get(community_id, 0)
+    _isolation_numbers(db, numbers, community_ids, days, args, now.astimezone(ZoneInfo(zone)))
+    # deliveries raised and done: UTC times, counted on their local day
+    bounds = [day_bounds_utc(d, zone)[0] for d in days] + [day_bounds_utc(last, zone)[1]]
+    texts = [utc_text(b) for b in bounds]
+    for key, column in (("deliveries_raised", "raised_at"), ("deliveries_done", "delivered_at")):
+        where = f"""FROM deliveries WHERE community_id {_IN_IDS} AND {column} >= :lo
+                    AND {column} < :hi"""
+        local = _local_day_sql(column, days, zone)
+        params = {**args, "lo": texts[0], "hi": texts[-1]}
+        if local:
+            put(db.execute(f"SELECT community_id, {local}, count(*) {where} GROUP BY 1, 2", params),
+                key)
+        else:
+            for community_id, moment in db.execute(f"SELECT community_id, {column} {where}", params):
+                numbers[community_id, days[bisect_right(texts, moment) - 1]][key] += 1
+    # cadres assigned on each day (once each, however many assignments they hold)
+    assigned: dict[tuple[int, int], list] = {}
+    for community_id, user_id, starts_on, ends_on in db.execute(
+            f"""SELECT DISTINCT community_id, user_id, starts_on, ends_on FROM assignments
+                WHERE community_id {_IN_IDS} AND starts_on <= :last
+                AND (ends_on IS NULL OR ends_on >= :first)""", args):
+        assigned.setdefault((community_id, user_id), []).append(
+            (bisect_left(days, starts_on), bisect_right(days, ends_on) if ends_on else len(days)))
+    diffs = {c: [0] * (len(days) + 1) for c in community_ids}
+    for (community_id, _), spans in assigned.items():
+        if len(spans) == 1:
+            _add_span(diffs[community_id], *spans[0])
+            continue
+        covered = set()
+        for lo, hi in spans:
+            covered.update(range(lo, hi))
+        for index in covered:
+            _add_span(diffs[community_id], index, index + 1)
+    for community_id, diff in diffs.items():
+        for day, value in zip(days, _spans(diff), strict=True):
+            numbers[community_id, day]["cadres_assigned"] = value
+    # cadres reported and on watch, check-ins flagged (a covering index: no table reads)
+    put(db.execute(
+        f"""SELECT community_id, local_day, count(DISTINCT user_id),
+              count(DISTINCT CASE WHEN checkpoint_id IS NOT NULL THEN user_id END),
+              sum(outside_assignment)
+            FROM checkins WHERE community_id {_IN_IDS} AND local_day BETWEEN :first AND :last
+            GROUP BY community_id, local_day""", args),
+        "cadres_reported", "cadres_on_watch", "checkins_flagged")
+    _watch_hours(db, numbers, community_ids, days, args, bounds, now)
+    # mobilisation: tickets of enterprises in the community, raised / confirmed solved that day
+    for key, column in (("problems_raised", "raised_on"), ("problems_solved", "confirmed_on")):
+        put(db.execute(
+            f"""SELECT e.community_id, k.{column}, count(*) FROM problem_tickets k
+                JOIN enterprises e ON e.id = k.enterprise_id
+                WHERE e.community_id {_IN_IDS} AND k.{column} BETWEEN :first AND :last
+                GROUP BY e.community_id, k.{column}""", args), key)
+    return numbers
 
 
 def daily_tally(db: sqlite_utils.Database, community_id: int, day: str, zone: str,
                 now: datetime | None = None) -> dict:
-    """Every number of one community's local day, counted from the records themselves."""
-    from .isolation import schedule, visits_of
-
-    now = now or now_utc()
-    lo, hi = day_bounds_utc(day, zone)
-    c = community_id
-    # A correction replaces the visit it corrects in every count.
-    live_visits = """screening_visits v WHERE v.community_id = ? AND v.local_day = ?
-                     AND NOT EXISTS (SELECT 1 FROM screening_visits x WHERE x.corrects_id = v.id)"""
-    outcomes = dict(db.execute(
-        f"SELECT v.outcome, count(DISTINCT v.household_id) FROM {live_visits} GROUP BY v.outcome",
-        [c, day]).fetchall())
-    residents = db.execute(
-        f"""SELECT count(*), sum(r.temperature >= {FEVER} OR r.symptoms NOT IN ('[]', ''))
-            FROM screening_visit_residents r WHERE r.present = 1
-            AND r.visit_id IN (SELECT v.id FROM {live_visits})""", [c, day]).fetchone()
-    in_round = _scalar(db, """SELECT count(*) FROM households h WHERE h.community_id = ?
-        AND h.deleted_at IS NULL AND EXISTS (SELECT 1 FROM screening_rounds r
-        WHERE r.community_id = h.community_id AND r.starts_on <= ? AND r.ends_on >= ?)""",
-        [c, day, day])
-    due = done = overdue = 0
-    for case in db.query("""SELECT * FROM isolation_cases WHERE community_id = ?
-                            AND starts_on <= ? AND (ended_on IS NULL OR ended_on >= ?)""",
-                         [c, day, day]):
-        for entry in schedule(case, visits_of(db, case["id"]), now, zone):
-            if entry["day"] == day:
-                due += 1
-                done += entry["status"] == "done"
-                overdue += entry["status"] == "overdue"
-    hours_covered, hours_uncovered = _checkpoint_hours(db, c, lo, hi)
-    return {
-        "households_in_round": in_round,
-        "households_answered": outcomes.get("answered", 0),
-        "households_nobody_home": outcomes.get("nobody_home", 0),
-        "households_refused": outcomes.get("refused", 0),
-        "residents_screened": residents[0] or 0,
-        "residents_fever_or_symptoms": residents[1] or 0,
-        "cases_new": _scalar(db, "SELECT count(*) FROM isolation_cases WHERE community_id = ? "
-                                 "AND starts_on = ?", [c, day]),
-        "cases_active": _scalar(db, """SELECT count(*) FROM isolation_cases WHERE community_id = ?
-            AND starts_on <= ? AND (ended_on IS NULL OR ended_on > ?)""", [c, day, day]),
-        "cases_released": _scalar(db, """SELECT count(*) FROM isolation_cases WHERE
-            community_id = ? AND ended_on = ? AND end_outcome = 'released'""", [c, day]),
-        "cases_transferred": _scalar(db, """SELECT count(*) FROM isolation_cases WHERE
-            community_id = ? AND ended_on = ? AND end_outcome = 'transferred'""", [c, day]),
-        "isolation_visits_due": due,
-        "isolation_visits_done": done,
-        "isolation_visits_overdue": overdue,
-        "deliveries_raised": _scalar(db, """SELECT count(*) FROM deliveries WHERE community_id = ?
-            AND raised_at >= ? AND raised_at < ?""", [c, utc_text(lo), utc_text(hi)]),
-        "deliveries_done": _scalar(db, """SELECT count(*) FROM deliveries WHERE community_id = ?
-            AND delivered_at >= ? AND delivered_at < ?""", [c, utc_text(lo), utc_text(hi)]),
-        "cadres_assigned": _scalar(db, """SELECT count(DISTINCT user_id) FROM assignments
-            WHERE community_id = ? AND starts_on <= ? AND (ends_on IS NULL OR ends_on >= ?)""",
-            [c, day, day]),
-        "cadres_reported": _scalar(db, """SELECT count(DISTINCT user_id) FROM checkins
-            WHERE community_id = ? AND local_day = ?""", [c, day]),
-        "cadres_on_watch": _scalar(db, """SELECT count(DISTINCT user_id) FROM checkins
-            WHERE community_id = ? AND local_day = ? AND checkpoint_id IS NOT NULL""", [c, day]),
-        "checkpoint_hours_covered": hours_covered,
-        "checkpoint_hours_uncovered": hours_uncovered,
-        "checkins_flagged": _scalar(db, """SELECT count(*) FROM checkins WHERE community_id = ?
-            AND local_day = ? AND outside_assignment = 1""", [c, day]),
-        # mobilisation: tickets of enterprises in the community, raised / confirmed solved today
-        "problems_raised": _scalar(db, """SELECT count(*) FROM problem_tickets k JOIN enterprises e
-            ON e.id = k.enterprise_id WHERE e.community_id = ? AND k.raised_on = ?""", [c, day]),
-        "problems_solved": _scalar(db, """SELECT count(*) FROM problem_tickets k JOIN enterprises e
-            ON e.id = k.enterprise_id WHERE e.community_id = ? AND k.confirmed_on = ?""", [c, day]),
-    }
+    """Every number of one community's local day."""
+    return community_tallies(db, [community_id], [day], zone, now)[community_id, day]
 
 
 def _days(first: str, last: str) -> list[str]:
@@ -316,7 +477,11 @@ def _days(first: str, last: str) -> list[str]:
     return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
-def tally_report(db: sqlite_utils.Database, node: dict, first: str, last: str, zone: str) -> dict:
+RECORDS_URL = "/api/places/{community_id}/tally/records?day={day}&metric={metric}"
+
+
+def tally_report(db: sqlite_utils.Database, node: dict, first: str, last: str, zone: str,
+                 now: datetime | None = None) -> dict:
     """Rows per community and day below `node`, totals per day, and the day before `first`
     for comparison. Town and district figures are sums of their communities."""
     communities = places.subtree(db, node["path"], "community")
@@ -324,23 +489,27 @@ def tally_report(db: sqlite_utils.Database, node: dict, first: str, last: str, z
     days = _days(first, last)
     previous = (date.fromisoformat(first) - timedelta(days=1)).isoformat()
     keys = [key for key, _ in TALLY_FIELDS]
+    numbers = community_tallies(db, [c["id"] for c in communities], [previous, *days], zone, now)
     rows: list[dict] = []
-    totals = {day: dict.fromkeys(keys, 0) for day in days}
-    before = dict.fromkeys(keys, 0)
+    totals = {day: dict.fromkeys(keys, 0) for day in [previous, *days]}
     for community in communities:
+        place = {"id": community["id"], "name": community["name"]}
+        town = towns.get(community["parent_id"], "")
         for day in [previous, *days]:
-            numbers = daily_tally(db, community["id"], day, zone)
-            target = before if day == previous else totals[day]
-            for key, value in numbers.items():
-                target[key] = round(target[key] + value, 2)
+            values = numbers[community["id"], day]
+            total = totals[day]
+            for key in keys:
+                total[key] += values[key]
             if day != previous:
-                rows.append({"community": {"id": community["id"], "name": community["name"]},
-                             "town": towns.get(community["parent_id"], ""), "day": day,
-                             **numbers})
+                rows.append({"community": place, "town": town, "day": day, **values})
+    for total in totals.values():
+        for key in ("checkpoint_hours_covered", "checkpoint_hours_uncovered"):
+            total[key] = round(total[key], 2)
     return {"place": {k: node[k] for k in ("id", "name", "kind")}, "from": first, "to": last,
-            "fields": [{"key": k, "title": title} for k, title in TALLY_FIELDS],
+            "fields": [{"key": k, "title": title, "records": True} for k, title in TALLY_FIELDS],
+            "links": {"records": RECORDS_URL},
             "rows": rows, "totals": [{"day": d, **totals[d]} for d in days],
-            "previous_day": {"day": previous, **before}}
+            "previous_day": {"day": previous, **totals[previous]}}
 
 
 def _report_from_request(place_id: int) -> dict:
@@ -415,6 +584,224 @@ def daily_report_page(place_id: int):
                            previous=report["previous_day"], fields=report["fields"])
 
 
+# --- the records behind a number (the tally's links) ------------------------------------------
+
+# What each number counts, so a list of records can be read against it: the households_* count
+# distinct households among the visits listed, cadres_reported/on_watch distinct cadres among
+# the check-ins listed, the checkpoint hours are covered (or not) by the watches listed.
+RECORD_COUNTS = {
+    "households_in_round": "households", "households_answered": "households",
+    "households_nobody_home": "households", "households_refused": "households",
+    "residents_screened": "records", "residents_fever_or_symptoms": "records",
+    "cadres_assigned": "cadres", "cadres_reported": "cadres", "cadres_on_watch": "cadres",
+    "checkpoint_hours_covered": "hours", "checkpoint_hours_uncovered": "hours",
+}
+MAX_RECORDS = 1000
+_HOUSEHOLD_COLUMNS = """h.id AS household_id, h.building, h.unit, h.door,
+    (SELECT g.name FROM places g WHERE g.id = h.grid_id) AS grid"""
+_LIVE_VISIT = "NOT EXISTS (SELECT 1 FROM screening_visits x WHERE x.corrects_id = v.id)"
+
+
+def _household(row: dict) -> dict:
+    from .screening import address
+
+    return {"id": row["household_id"], "address": address(row), "grid": row["grid"]}
+
+
+def _person(row: dict, prefix: str = "") -> dict:
+    """A resident or cadre as the tallies show them: name, phone and ID number masked."""
+    data = {"id": row[f"{prefix}id"], "name": row[f"{prefix}name"]}
+    if f"{prefix}phone" in row:
+        data["phone"] = mask_phone(row[f"{prefix}phone"]) if row[f"{prefix}phone"] else ""
+    if f"{prefix}id_number" in row:
+        data["id_number"] = mask_id_number(row[f"{prefix}id_number"])
+    return data
+
+
+def _screening_records(db, c: int, day: str, metric: str) -> list[dict]:
+    if metric.startswith("households_"):
+        rows = db.query(
+            f"""SELECT v.id, v.recorded_at, v.outcome, v.result, v.corrects_id, {_HOUSEHOLD_COLUMNS},
+                  u.id AS user_id, u.name AS user_name
+                FROM screening_visits v JOIN households h ON h.id = v.household_id
+                JOIN users u ON u.id = v.user_id
+                WHERE v.community_id = ? AND v.local_day = ? AND v.outcome = ? AND {_LIVE_VISIT}
+                ORDER BY h.building, h.unit, h.door, v.recorded_utc""",
+            [c, day, metric.removeprefix("households_")])
+        return [{"type": "screening_visit", "id": r["id"], "recorded_at": r["recorded_at"],
+                 "outcome": r["outcome"], "result": r["result"], "corrects_id": r["corrects_id"],
+                 "household": _household(r), "user": {"id": r["user_id"], "name": r["user_name"]}}
+                for r in rows]
+    feverish = (f" AND (s.temperature >= {FEVER} OR s.symptoms NOT IN ('[]', ''))"
+                if metric == "residents_fever_or_symptoms" else "")
+    rows = db.query(
+        f"""SELECT s.visit_id, v.recorded_at, s.temperature, s.symptoms, {_HOUSEHOLD_COLUMNS},
+              p.id, p.name, p.phone, p.id_number
+            FROM screening_visit_residents s JOIN screening_visits v ON v.id = s.visit_id
+            JOIN households h ON h.id = v.household_id JOIN residents p ON p.id = s.resident_id
+            WHERE s.present = 1 AND v.community_id = ? AND v.local_day = ? AND {_LIVE_VISIT}
+            {feverish} ORDER BY h.building, h.unit, h.door, v.recorded_utc, p.name""", [c, day])
+    return [{"type": "screening_visit_resident", "visit_id": r["visit_id"],
+             "recorded_at": r["recorded_at"], "temperature": r["temperature"],
+             "symptoms": json.loads(r["symptoms"] or "[]"), "resident": _person(r),
+             "household": _household(r)} for r in rows]
+
+
+_CASE_FILTERS = {
+    "cases_new": "c.starts_on = :day",
+    "cases_active": "c.starts_on <= :day AND (c.ended_on IS NULL OR c.ended_on > :day)",
+    "cases_released": "c.ended_on = :day AND c.end_outcome = 'released'",
+    "cases_transferred": "c.ended_on = :day AND c.end_outcome = 'transferred'",
+    "isolation_visits": "c.starts_on <= :day AND (c.ended_on IS NULL OR c.ended_on >= :day)",
+}
+
+
+def _case_records(db, c: int, day: str, metric: str, zone: str, now: datetime) -> list[dict]:
+    from .isolation import schedule, visits_of
+
+    key = "isolation_visits" if metric.startswith("isolation_visits_") else metric
+    cases = list(db.query(
+        f"""SELECT c.*, {_HOUSEHOLD_COLUMNS}, p.id AS resident_id, p.name AS resident_name,
+              p.id_number AS resident_id_number
+            FROM isolation_cases c JOIN households h ON h.id = c.household_id
+            JOIN residents p ON p.id = c.resident_id
+            WHERE c.community_id = :c AND {_CASE_FILTERS[key]}
+            ORDER BY c.starts_on, h.building, h.unit, h.door""", {"c": c, "day": day}))
+
+    def case_item(case: dict) -> dict:
+        return {"type": "isolation_case", "id": case["id"], "kind": case["kind"],
+                "starts_on": case["starts_on"], "planned_end": case["planned_end"],
+                "ended_on": case["ended_on"], "end_outcome": case["end_outcome"],
+                "status": case["status"], "resident": _person(case, "resident_"),
+                "household": _household(case)}
+
+    if metric.startswith("cases_"):
+        return [case_item(case) for case in cases]
+    wanted = metric.removeprefix("isolation_visits_")
+    records = []
+    for case in cases:
+        visits = visits_of(db, case["id"])
+        for entry in schedule(case, visits, now, zone):
+            if entry["day"] != day or (wanted != "due" and entry["status"] != wanted):
+                continue
+            visit = next((v["id"] for v in visits if (v["due_day"], v["slot"])
+                          == (day, entry["slot"])), None)
+            records.append({"type": "isolation_visit_plan", "day": day, "slot": entry["slot"],
+                            "status": entry["status"], "visit_id": visit, "case": case_item(case)})
+    return records
+
+
+def _checkin_records(db, c: int, day: str, metric: str, zone: str) -> list[dict]:
+    where = {"cadres_reported": "", "cadres_on_watch": " AND c.checkpoint_id IS NOT NULL",
+             "checkins_flagged": " AND c.outside_assignment = 1"}
+    if metric in where:
+        sql = f"c.community_id = :c AND c.local_day = :day{where[metric]}"
+    else:  # the watches that cover part of the day at the community's checkpoints
+        lo, hi = day_bounds_utc(day, zone)
+        sql = f"""c.checkpoint_id IN (SELECT id FROM checkpoints WHERE community_id = :c)
+                  AND c.recorded_utc >= :before AND c.recorded_utc < :hi
+                  AND min(coalesce(julianday(o.recorded_utc), 1e9),
+                          julianday(c.recorded_utc) + {MAX_SHIFT / timedelta(days=1)})
+                      > julianday(:lo)"""
+    rows = db.query(
+        f"""SELECT c.id, c.recorded_at, c.outside_assignment, c.checkpoint_id, k.name AS checkpoint,
+              o.recorded_at AS checkout_at, u.id AS user_id, u.name AS user_name,
+              u.phone AS user_phone
+            FROM checkins c JOIN users u ON u.id = c.user_id
+            LEFT JOIN checkpoints k ON k.id = c.checkpoint_id
+            LEFT JOIN checkouts o ON o.checkin_id = c.id
+            WHERE {sql} ORDER BY c.recorded_utc""",
+        {"c": c, "day": day, **({} if metric in where else {
+            "lo": utc_text(lo), "hi": utc_text(hi), "before": utc_text(lo - MAX_SHIFT)})})
+    return [{"type": "checkin", "id": r["id"], "recorded_at": r["recorded_at"],
+             "checkout_at": r["checkout_at"],
+             "checkpoint": ({"id": r["checkpoint_id"], "name": r["checkpoint"]}
+                            if r["checkpoint_id"] else None),
+             "outside_assignment": bool(r["outside_assignment"]), "user": _person(r, "user_")}
+            for r in rows]
+
+
+def tally_records(db: sqlite_utils.Database, community_id: int, day: str, metric: str,
+                  zone: str, now: datetime | None = None) -> list[dict]:
+    """The records behind one number of a community's day (`metric`: a TALLY_FIELDS key), in
+    the order a committee checks them; personal data masked as in the tallies."""
+    now = now or now_utc()
+    c = community_id
+    if metric not in dict(TALLY_FIELDS):
+        raise ValueError(f"unknown tally metric {metric}")
+    if metric == "households_in_round":
+        rows = db.query(
+            f"""SELECT {_HOUSEHOLD_COLUMNS} FROM households h
+                WHERE h.community_id = :c AND h.deleted_at IS NULL AND EXISTS (
+                  SELECT 1 FROM screening_rounds r WHERE r.community_id = :c
+                  AND r.starts_on <= :day AND r.ends_on >= :day)
+                ORDER BY h.building, h.unit, h.door""", {"c": c, "day": day})
+        return [{"type": "household", **_household(r)} for r in rows]
+    if metric.startswith(("households_", "residents_")):
+        return _screening_records(db, c, day, metric)
+    if metric.startswith(("cases_", "isolation_visits_")):
+        return _case_records(db, c, day, metric, zone, now)
+    if metric.startswith("deliveries_"):
+        column = "raised_at" if metric == "deliveries_raised" else "delivered_at"
+        lo, hi = day_bounds_utc(day, zone)
+        rows = db.query(
+            f"""SELECT d.id, d.kind, d.what, d.status, d.raised_at, d.delivered_at, d.case_id,
+                  {_HOUSEHOLD_COLUMNS}
+                FROM deliveries d JOIN households h ON h.id = d.household_id
+                WHERE d.community_id = ? AND d.{column} >= ? AND d.{column} < ?
+                ORDER BY d.{column}""", [c, utc_text(lo), utc_text(hi)])
+        return [{"type": "delivery", **{k: r[k] for k in ("id", "kind", "what", "status",
+                                                          "raised_at", "delivered_at", "case_id")},
+                 "household": _household(r)} for r in rows]
+    if metric == "cadres_assigned":
+        rows = db.query(
+            """SELECT DISTINCT u.id, u.name, u.phone, h.name AS home_unit
+               FROM assignments a JOIN users u ON u.id = a.user_id
+               LEFT JOIN home_units h ON h.id = u.home_unit_id
+               WHERE a.community_id = ? AND a.starts_on <= ? AND (a.ends_on IS NULL OR a.ends_on >= ?)
+               ORDER BY u.name""", [c, day, day])
+        return [{"type": "cadre", "user": _user_json(r)} for r in rows]
+    if metric.startswith("problems_"):
+        column = "raised_on" if metric == "problems_raised" else "confirmed_on"
+        rows = db.query(
+            f"""SELECT k.id, k.category, k.status, k.raised_on, k.confirmed_on,
+                  e.id AS enterprise_id, e.name AS enterprise_name
+                FROM problem_tickets k JOIN enterprises e ON e.id = k.enterprise_id
+                WHERE e.community_id = ? AND k.{column} = ? ORDER BY k.recorded_at""", [c, day])
+        return [{"type": "problem_ticket", **{k: r[k] for k in ("id", "category", "status",
+                                                                "raised_on", "confirmed_on")},
+                 "enterprise": {"id": r["enterprise_id"], "name": r["enterprise_name"]}}
+                for r in rows]
+    return _checkin_records(db, c, day, metric, zone)
+
+
+@bp.get("/api/places/<int:place_id>/tally/records")
+@require_role("committee", "admin")
+def place_tally_records(place_id: int):
+    """The records behind one number of a community's day: the tally's links."""
+    db = get_db()
+    place = require_place_in_scope(db, current_user, place_id)
+    if place["kind"] != "community":
+        raise ApiError(404, "not_found")
+    metric = request.args.get("metric", "")
+    titles = dict(TALLY_FIELDS)
+    if metric not in titles:
+        raise ApiError(422, "invalid", fields=[{"path": "/query/metric", "rule": "enum",
+                                                "message": ", ".join(titles)}])
+    day = _requested_day()
+    limit = min(max(query_int("limit", 200), 1), MAX_RECORDS)
+    offset = max(query_int("offset", 0), 0)
+    zone = current_app.config["TIMEZONE"]
+    now = now_utc()
+    records = tally_records(db, place["id"], day, metric, zone, now)
+    return jsonify({"place": {k: place[k] for k in ("id", "name", "kind")}, "day": day,
+                    "metric": metric, "title": titles[metric],
+                    "value": daily_tally(db, place["id"], day, zone, now)[metric],
+                    "counts": RECORD_COUNTS.get(metric, "records"), "total": len(records),
+                    "limit": limit, "offset": offset,
+                    "records": records[offset:offset + limit]})
+
+
 # --- screening round progress ------------------------------------------------------------------
 
 def round_progress(db: sqlite_utils.Database, community: dict, day: str) -> dict:
@@ -470,6 +857,7 @@ WORK_FIELDS: list[tuple[str, str]] = [
     ("problems_solved", "解决企业问题数"),
     ("inspections_on_duty", "督查在岗次数"),
     ("inspections_absent", "督查不在岗次数"),
+    ("notices_read", "已读通知数"),
 ]
 
 
@@ -506,7 +894,9 @@ def work_records(db: sqlite_utils.Database, node: dict, first: str, last: str,
                 AND i.local_day BETWEEN :first AND :last) AS inspections_on_duty,
              (SELECT count(*) FROM inspection_cadres ic JOIN inspections i ON i.id = ic.inspection_id
                 WHERE ic.user_id = u.id AND ic.on_duty = 0
-                AND i.local_day BETWEEN :first AND :last) AS inspections_absent
+                AND i.local_day BETWEEN :first AND :last) AS inspections_absent,
+             (SELECT count(*) FROM notice_recipients r WHERE r.user_id = u.id
+                AND r.read_at >= :lo AND r.read_at < :hi) AS notices_read
            FROM users u JOIN assignments a ON a.user_id = u.id
            JOIN places p ON p.id = a.community_id
            LEFT JOIN home_units h ON h.id = u.home_unit_id
@@ -594,7 +984,7 @@ def trend_svg(place_id: int):
     if place["kind"] == "grid":
         raise ApiError(404, "not_found")
     zone = current_app.config["TIMEZONE"]
-    days = min(max(request.args.get("days", 14, type=int), 2), 60)
+    days = min(max(query_int("days", 14), 2), 60)
     last = today(zone)
     report = tally_report(db, place, (last - timedelta(days=days - 1)).isoformat(),
                           last.isoformat(), zone)

@@ -113,6 +113,9 @@ MATRIX = {
         lambda c: (f"/api/places/{c.world['A']}/tally.csv", None), staff_of_A(200)),
     ("GET", "/api/places/<int:place_id>/tally.xlsx"): (
         lambda c: (f"/api/places/{c.world['A']}/tally.xlsx", None), staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/tally/records"): (
+        lambda c: (f"/api/places/{c.world['A']}/tally/records?metric=households_refused", None),
+        staff_of_A(200)),
     ("GET", "/reports/<int:place_id>/daily"): (
         lambda c: (f"/reports/{c.world['A']}/daily", None), staff_of_A(200, anon=302)),
     ("GET", "/api/places/<int:place_id>/round-progress"): (
@@ -251,6 +254,7 @@ def _subscription():
 
 MATRIX.update({
     ("GET", "/api/push/key"): (lambda c: ("/api/push/key", None), everyone(200)),
+    ("GET", "/api/time"): (lambda c: ("/api/time", None), everyone(200)),
     ("POST", "/api/push/subscriptions"): (
         lambda c: ("/api/push/subscriptions", _subscription()), logged_in(201)),
     ("DELETE", "/api/push/subscriptions"): (

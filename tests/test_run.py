@@ -55,6 +55,44 @@ def test_create_user_cli(tmp_path, monkeypatch, capsys):
     assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 2
 
 
+def test_create_enterprise_contact_cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BAODAO_DATA", str(tmp_path))
+    init_db(tmp_path / "baodao.db")
+    from server.enterprises import create_enterprise
+    from server.places import create_place
+
+    db = connect(tmp_path / "baodao.db")
+    district = create_place(db, "新区", "district")
+    village = create_place(db, "新村", "community", create_place(db, "新镇", "town", district))
+    mill = create_enterprise(db, "新面粉厂", village)
+    args = ["--password", "long-enough-1", "--role", "enterprise"]
+    # An existing enterprise, by name.
+    assert run.main(["create-user", "--phone", "13911116666", "--name", "厂长", *args,
+                     "--enterprise", "新面粉厂"]) == 0
+    # A new one is made in the community given, with its contact.
+    assert run.main(["create-user", "--phone", "13911117777", "--name", "经理", *args,
+                     "--enterprise", "新纺织厂", "--place", "新村"]) == 0
+    assert "enterprise" in capsys.readouterr().out
+    # No enterprise, an unknown one without a community, --enterprise for another role, or a
+    # contact that cannot be made (phone taken): exit 2, and no enterprise is left behind.
+    assert run.main(["create-user", "--phone", "13911118888", "--name", "x", *args]) == 2
+    assert run.main(["create-user", "--phone", "13911118888", "--name", "x", *args,
+                     "--enterprise", "无此厂"]) == 2
+    assert run.main(["create-user", "--phone", "13911118888", "--name", "x", "--role", "cadre",
+                     "--password", "long-enough-1", "--enterprise", "新面粉厂"]) == 2
+    assert run.main(["create-user", "--phone", "13911116666", "--name", "x", *args,
+                     "--enterprise", "另一厂", "--place", "新村"]) == 2
+    assert "error" in capsys.readouterr().err
+    rows = db.execute("""SELECT u.phone, u.role, e.name, e.community_id FROM users u
+                         JOIN enterprises e ON e.id = u.enterprise_id ORDER BY u.phone""").fetchall()
+    assert rows == [("13911116666", "enterprise", "新面粉厂", village),
+                    ("13911117777", "enterprise", "新纺织厂", village)]
+    assert [n for (n,) in db.execute("SELECT name FROM enterprises ORDER BY id")] == [
+        "新面粉厂", "新纺织厂"]
+    assert mill == db.execute("SELECT enterprise_id FROM users WHERE phone = '13911116666'"
+                              ).fetchone()[0]
+
+
 def test_self_signed_certificate(tmp_path):
     cert_path, key_path = ensure_certificate(tmp_path, hosts=["192.168.8.20", "baodao.lan"])
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())

@@ -2,7 +2,7 @@
 // #/community/<id>/cases: open isolation cases, attention first, and open deliveries by age;
 // #/community/<id>/households: the households (masked), searchable by building and door.
 import { t } from '../i18n.js';
-import { api, el, showError } from '../api.js';
+import { api, el, showError, routine } from '../api.js';
 import { put } from '../forms.js';
 import { searchHouseholds } from '../local.js';
 
@@ -14,18 +14,19 @@ function back(id) {
 
 export function communityCasesView(communityId) {
   const body = el('div', {}, el('p', { class: 'muted' }, t('loading')));
+  const hideCases = routine(); // routine mode (常态化): isolation hidden, deliveries (services) stay
   const node = el('section', { class: 'community', 'data-testid': 'community-cases' },
-    el('h1', {}, t('community.cases')), back(communityId), body);
+    el('h1', {}, t(hideCases ? 'tasks.deliveries' : 'community.cases')), back(communityId), body);
   (async () => {
     try {
       const [cases, deliveries] = await Promise.all([
-        api('GET', `/api/isolation/cases?place_id=${enc(communityId)}`),
+        hideCases ? { cases: [] } : api('GET', `/api/isolation/cases?place_id=${enc(communityId)}`),
         api('GET', `/api/deliveries?place_id=${enc(communityId)}`)]);
       const list = cases.cases || [];
       const open = deliveries.deliveries || [];
       put(body,
-        el('h2', {}, t('community.cases'), ` (${list.length})`),
-        el('ul', { class: 'list' }, list.length ? list.map((c) => el('li', {
+        hideCases ? null : el('h2', {}, t('community.cases'), ` (${list.length})`),
+        hideCases ? null : el('ul', { class: 'list' }, list.length ? list.map((c) => el('li', {
           class: `row${c.attention ? ' row-flag' : ''}`, 'data-testid': 'case-row', 'data-id': c.id, 'data-attention': String(!!c.attention),
         }, el('div', { class: 'row-main' },
           el('div', { class: 'row-title' }, c.resident?.name || '', c.attention ? el('span', { class: 'badge badge-rejected', 'data-testid': 'case-attention' }, t('case.attention')) : null),

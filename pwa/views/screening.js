@@ -2,7 +2,7 @@
 // Built from schemas/screening_visit.json (titles, enums, limits), filled from the phone's copy
 // of the household, saved into the outbox first, then sent (record type screening_visit).
 import { t, getLang } from '../i18n.js';
-import { api, el, uuid } from '../api.js';
+import { api, el, uuid, routine } from '../api.js';
 import {
   put, loadSchema, sub, title, tempRange, validate, localToday, idCardOk, parseTemp, tempInput,
   segmented, chips, toggle, group, field, showFieldErrors, clearFieldErrors,
@@ -243,7 +243,7 @@ export function screeningView(householdId) {
       pending = null;
       // Home isolation: open the case right here, for the residents found with fever.
       const people = cards.map((c) => ({ id: c.id, name: c.name, fever: c.feverish() }));
-      const offerCase = data.result === 'home_isolation' && people.length > 0;
+      const offerCase = data.result === 'home_isolation' && people.length > 0 && !routine(); // routine mode: no isolation
       const shown = () => resultPanel(rec, answer, {
         title: t('screening.sent'),
         extra: [el('p', { class: 'success-place' }, h.address),

@@ -2,7 +2,7 @@
 // isolation visits due or overdue, open deliveries (take / delivered), and a search of the
 // cached households by building and door. Works from the phone's copy, offline too.
 import { t, fmtTime, fmtClock } from '../i18n.js';
-import { el } from '../api.js';
+import { el, routine } from '../api.js';
 import * as outbox from '../outbox.js';
 import { put } from '../forms.js';
 import {
@@ -114,19 +114,20 @@ export function tasksView({ refresh } = {}) {
       return;
     }
     const hs = householdsToScreen(local);
-    const vs = visitsDue(local);
+    const hideIsolation = routine(); // routine mode (常态化): no isolation visits
+    const vs = hideIsolation ? [] : visitsDue(local);
     const ds = openDeliveries(local);
     head.textContent = [local.day?.day ? t('tasks.day', { day: local.day.day }) : null,
       local.fetchedAt ? t('tasks.updated', { time: fmtClock(local.fetchedAt) }) : null].filter(Boolean).join(' · ');
     head.title = local.fetchedAt ? fmtTime(local.fetchedAt) : '';
     const none = () => el('li', { class: 'muted' }, t('tasks.none'));
     put(body,
-      section(t('tasks.visits'), vs.length, 'tasks-visits', el('ul', { class: 'list-plain' }, vs.length ? vs.map(visitRow) : none())),
+      hideIsolation ? null : section(t('tasks.visits'), vs.length, 'tasks-visits', el('ul', { class: 'list-plain' }, vs.length ? vs.map(visitRow) : none())),
       section(t('tasks.households'), hs.length, 'tasks-households',
         el('ul', { class: 'list-plain' }, hs.length ? hs.map(householdRow) : none())),
       section(t('tasks.deliveries'), ds.length, 'tasks-deliveries', flash,
         el('ul', { class: 'list-plain' }, ds.length ? ds.map((d) => deliveryRow(d, onStep)) : none())),
-      local.cases.length ? section(t('tasks.cases'), local.cases.length, 'tasks-cases', el('ul', { class: 'list-plain' },
+      local.cases.length && !hideIsolation ? section(t('tasks.cases'), local.cases.length, 'tasks-cases', el('ul', { class: 'list-plain' },
         local.cases.map((c) => el('li', {}, el('a', {
           class: 'task', href: `/#/visit/${enc(c.id)}`, 'data-testid': 'task-case', 'data-case-id': c.id,
         }, el('span', { class: 'task-title' }, c.resident?.name || '', c.attention ? ' ⚠' : ''),

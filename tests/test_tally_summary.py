@@ -1,0 +1,407 @@
+"""The tallies' summary table (daily_screening_counts) against a full recount from the records,
+after live and synced visits, duplicates, conflicts, corrections and the local-day boundary;
+the set-based tally against the one-day tally; the records behind each number."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from helpers import SHANGHAI, build_world, new_id, shanghai_time
+
+from server import migrations
+from server.db import connect, init_db
+from server.retention import anonymise
+from server.screening_counts import COLUMNS, recount_screening, stored_counts
+from server.tallies import (
+    TALLY_FIELDS,
+    community_tallies,
+    daily_tally,
+    tally_report,
+)
+
+ZONE = "Asia/Shanghai"
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, tzinfo=SHANGHAI)
+
+
+def visit(world, household, when, outcome="answered", residents=(), **extra) -> dict:
+    body = {"id": new_id(), "recorded_at": shanghai_time(when), "household_id": world[household],
+            "outcome": outcome, **({"result": "normal"} if outcome == "answered" else {}),
+            **extra}
+    if residents:
+        body["residents"] = [{"resident_id": world[key], **values} for key, values in residents]
+    return body
+
+
+def live(api, body, status=201):
+    response = api.post("/api/screening-visits", json=body)
+    assert response.status_code == status, response.json
+    return response
+
+
+def synced(api, *bodies) -> list[str]:
+    records = [{"id": b["id"], "type": "screening_visit", "recorded_at": b["recorded_at"],
+                "data": {k: v for k, v in b.items() if k not in ("id", "recorded_at")}}
+               for b in bodies]
+    response = api.post("/api/sync", json={"device_id": "phone-1", "records": records})
+    assert response.status_code == 200, response.json
+    return [r["status"] for r in response.json["results"]]
+
+
+def summary(db) -> dict:
+    return {(r[0], r[1]): dict(zip(COLUMNS, r[2:], strict=True)) for r in db.execute(
+        f"SELECT community_id, local_day, {', '.join(COLUMNS)} FROM daily_screening_counts")}
+
+
+def assert_summary_agrees(db) -> int:
+    """The summary row of every community and day with a visit (or a row) equals a recount
+    from the records; returns how many days were compared."""
+    days = {tuple(r) for r in db.execute(
+        """SELECT community_id, local_day FROM screening_visits UNION
+           SELECT community_id, local_day FROM daily_screening_counts""")}
+    for community_id, day in days:
+        assert stored_counts(db, community_id, day) == recount_screening(db, community_id, day), \
+            (community_id, day)
+    return len(days)
+
+
+def numbers(db, world, community, day) -> dict:
+    return stored_counts(db, world[community], day)
+
+
+def test_summary_equals_recount_after_live_synced_duplicate_conflict_and_corrections(
+        as_user, world, db):
+    cadre = as_user("cadre_A")
+    # Live: the 23:30 visit falls on March 1st, the 00:30 one on March 2nd (Shanghai).
+    v1 = visit(world, "hhA1", at(1, 23, 30), residents=[("resA1", {"temperature": 37.3}),
+                                                         ("resA2", {"temperature": 36.6})])
+    v2 = visit(world, "hhA2", at(2, 0, 30), "nobody_home")
+    v3 = visit(world, "hhA1", at(1, 10), residents=[("resA1", {"temperature": 36.5})])
+    for body in (v1, v2, v3):
+        live(cadre, body)
+    assert assert_summary_agrees(db) == 2
+    assert numbers(db, world, "A", "2026-03-01") == {
+        "households_answered": 1, "households_nobody_home": 0, "households_refused": 0,
+        "residents_screened": 3, "residents_fever_or_symptoms": 1}  # hhA1 once; 37.3 counts
+    assert numbers(db, world, "A", "2026-03-02")["households_nobody_home"] == 1
+
+    # Synced in one batch: a new visit, a correction made the next day, a replay (duplicate),
+    # the same id with other content (conflict), a record that fails (rolled back alone), and
+    # a correction of a visit sent earlier in the same batch.
+    v4 = visit(world, "hhA2", at(1, 9), "refused")
+    v5 = visit(world, "hhA1", at(2, 8), corrects_id=v1["id"],
+               residents=[("resA1", {"temperature": 36.4}), ("resA2", {"temperature": 36.5})])
+    bad = visit(world, "hhA1", at(1, 12), residents=[("resB1", {"temperature": 39.0})])
+    v6 = visit(world, "hhA2", at(1, 9, 30), corrects_id=v4["id"],
+               residents=[("resA3", {"temperature": 37.5})])
+    before_batch = summary(db)
+    statuses = synced(cadre, v4, v5, v1, {**v2, "outcome": "refused"}, bad, v6)
+    assert statuses == ["created", "created", "duplicate", "conflict", "invalid", "created"]
+    assert assert_summary_agrees(db) == 2
+    assert summary(db) != before_batch
+    assert numbers(db, world, "A", "2026-03-01") == {
+        "households_answered": 2, "households_nobody_home": 0, "households_refused": 0,
+        "residents_screened": 2, "residents_fever_or_symptoms": 1}
+    assert numbers(db, world, "A", "2026-03-02") == {
+        "households_answered": 1, "households_nobody_home": 1, "households_refused": 0,
+        "residents_screened": 2, "residents_fever_or_symptoms": 0}
+
+    # Replays change nothing, live or synced, whatever their content.
+    unchanged = summary(db)
+    live(cadre, v3, 200)
+    live(cadre, {**v3, "notes": "改过"}, 409)
+    assert synced(cadre, v4, v6, {**v6, "outcome": "nobody_home"}) == [
+        "duplicate", "duplicate", "conflict"]
+    assert summary(db) == unchanged
+
+    # A correction of a correction: v5 leaves March 2nd, v7 enters it.
+    v7 = visit(world, "hhA1", at(2, 9), "nobody_home", corrects_id=v5["id"])
+    live(cadre, v7)
+    assert numbers(db, world, "A", "2026-03-02") == {
+        "households_answered": 0, "households_nobody_home": 2, "households_refused": 0,
+        "residents_screened": 0, "residents_fever_or_symptoms": 0}
+
+    # Another community, another cadre, over its own midnight; a symptom without fever counts.
+    cadre_b = as_user("cadre_B")
+    v8 = visit(world, "hhB1", at(3, 23, 30),
+               residents=[("resB1", {"temperature": 36.8, "symptoms": ["cough"]})])
+    v9 = visit(world, "hhB1", at(4, 0, 30), "refused")
+    assert synced(cadre_b, v8, v9) == ["created", "created"]
+    assert assert_summary_agrees(db) == 4
+    assert numbers(db, world, "B", "2026-03-03") == {
+        "households_answered": 1, "households_nobody_home": 0, "households_refused": 0,
+        "residents_screened": 1, "residents_fever_or_symptoms": 1}
+    assert numbers(db, world, "B", "2026-03-04")["households_refused"] == 1
+    assert numbers(db, world, "A", "2026-03-03") == dict.fromkeys(COLUMNS, 0)
+
+    # The tally shows the summary's numbers, per community and day and summed.
+    report = as_user("admin").get(f"/api/places/{world['district']}/tally",
+                                  query_string={"from": "2026-03-01", "to": "2026-03-04"}).json
+    rows = {(r["community"]["id"], r["day"]): r for r in report["rows"]}
+    for (community_id, day), counts in summary(db).items():
+        assert {k: rows[community_id, day][k] for k in COLUMNS} == counts
+    assert [t["households_answered"] for t in report["totals"]] == [2, 0, 1, 0]
+    assert [t["households_refused"] for t in report["totals"]] == [0, 0, 0, 1]
+
+
+def test_daily_tally_reads_the_summary_table(as_user, world, db, app):
+    live(as_user("cadre_A"), visit(world, "hhA1", at(5, 11)))
+    db.execute("UPDATE daily_screening_counts SET households_answered = 99 "
+               "WHERE community_id = ? AND local_day = '2026-03-05'", [world["A"]])
+    db.conn.commit()
+    with app.app_context():
+        assert daily_tally(db, world["A"], "2026-03-05", ZONE)["households_answered"] == 99
+    assert recount_screening(db, world["A"], "2026-03-05")["households_answered"] == 1
+
+
+def test_two_corrections_of_one_visit_and_two_visits_of_one_household(as_user, world, db):
+    cadre = as_user("cadre_A")
+    first = visit(world, "hhA1", at(6, 9), residents=[("resA1", {"temperature": 38.0})])
+    second = visit(world, "hhA1", at(6, 15), residents=[("resA2", {"temperature": 36.0})])
+    live(cadre, first)
+    live(cadre, second)
+    assert numbers(db, world, "A", "2026-03-06")["households_answered"] == 1
+    # Two phones correct the same visit: both corrections count, the visit no more.
+    live(cadre, visit(world, "hhA1", at(6, 16), "refused", corrects_id=first["id"]))
+    live(cadre, visit(world, "hhA1", at(6, 17), "refused", corrects_id=first["id"]))
+    assert numbers(db, world, "A", "2026-03-06") == {
+        "households_answered": 1, "households_nobody_home": 0, "households_refused": 1,
+        "residents_screened": 1, "residents_fever_or_symptoms": 0}
+    assert assert_summary_agrees(db) == 1
+
+
+def test_retention_keeps_the_summary(as_user, world, db, app):
+    cadre_b = as_user("cadre_B")
+    today = datetime.now(SHANGHAI).date()
+    assert synced(cadre_b, visit(world, "hhB1", datetime.now(SHANGHAI) - timedelta(days=45),
+                                 residents=[("resB1", {"temperature": 38.5})])) == ["created"]
+    ended = (today - timedelta(days=40)).isoformat()
+    db.execute("UPDATE screening_rounds SET ends_on = ? WHERE id = ?", [ended, world["roundB"]])
+    db.conn.commit()
+    before = summary(db)
+    with app.app_context():
+        assert anonymise(db, today, 30)["households"] == 1
+    assert summary(db) == before and sum(r["residents_fever_or_symptoms"]
+                                         for r in before.values()) == 1
+    assert assert_summary_agrees(db) == 1
+
+
+def test_v6_migration_backfills_from_existing_visits(tmp_path, monkeypatch):
+    path = tmp_path / "v5.db"
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])
+    assert init_db(path) == 5
+    db = connect(path)
+    with db.atomic():
+        world = build_world(db)
+        stamp = "2026-03-01T00:00:00.000000Z"
+
+        def insert(visit_id, household, day, outcome, corrects=None, residents=()):
+            db.execute(
+                """INSERT INTO screening_visits (id, household_id, community_id, user_id,
+                       recorded_at, recorded_utc, local_day, received_at, outcome, corrects_id,
+                       payload_hash) VALUES (?,?,?,?,?,?,?,?,?,?, 'h')""",
+                [visit_id, world[household], world[household[2]], world["cadre_A"], stamp, stamp,
+                 day, stamp, outcome, corrects])
+            for resident, temperature in residents:
+                db.execute("""INSERT INTO screening_visit_residents (visit_id, resident_id,
+                                  temperature) VALUES (?,?,?)""", [visit_id, world[resident],
+                                                                  temperature])
+
+        insert("a", "hhA1", "2026-03-01", "answered", residents=[("resA1", 38.2), ("resA2", 36.0)])
+        insert("b", "hhA1", "2026-03-01", "answered", residents=[("resA1", 36.2)])
+        insert("c", "hhA2", "2026-03-01", "refused")
+        insert("d", "hhA2", "2026-03-02", "answered", corrects="c", residents=[("resA3", 36.9)])
+        insert("e", "hhB1", "2026-03-02", "nobody_home")
+    db.close()
+    monkeypatch.undo()
+    assert init_db(path) == len(migrations.MIGRATIONS) >= 6
+    db = connect(path)
+    assert assert_summary_agrees(db) == 3
+    assert stored_counts(db, world["A"], "2026-03-01") == {
+        "households_answered": 1, "households_nobody_home": 0, "households_refused": 0,
+        "residents_screened": 3, "residents_fever_or_symptoms": 1}
+    assert stored_counts(db, world["A"], "2026-03-02")["households_answered"] == 1
+    assert stored_counts(db, world["B"], "2026-03-02")["households_nobody_home"] == 1
+    plan = db.execute("EXPLAIN QUERY PLAN SELECT 1 FROM screening_visits x "
+                      "WHERE x.corrects_id = 'a'").fetchall()
+    assert "screening_visits_corrects" in str(plan)
+    db.close()
+
+
+# --- the set-based tally ------------------------------------------------------------------------
+
+def _busy_days(as_user, world, poster_token):
+    """Records over three days: visits, a watch across midnight, a flagged check-in, an
+    isolation case with a visit and a delivery, ending the day before yesterday."""
+    today = datetime.now(SHANGHAI).replace(minute=0, second=0, microsecond=0)
+    days = [(today - timedelta(days=n)) for n in (2, 1, 0)]
+    cadre, other = as_user("cadre_A"), as_user("cadre_A2")
+    for n, moment in enumerate(days):
+        live(cadre, visit(world, "hhA1", moment.replace(hour=9), residents=[
+            ("resA1", {"temperature": 36.5 + n})]))
+    start = days[0].replace(hour=22)
+    watch = {"id": new_id(), "token": poster_token("A", "gateA"), "recorded_at": shanghai_time(start)}
+    assert other.post("/api/checkins", json=watch).status_code == 201
+    other.post("/api/checkouts", json={"id": new_id(), "checkin_id": watch["id"],
+                                       "recorded_at": shanghai_time(start + timedelta(hours=4))})
+    flagged = {"id": new_id(), "token": poster_token("A"),
+               "recorded_at": shanghai_time(days[1].replace(hour=8))}
+    assert as_user("cadre_B").post("/api/checkins", json=flagged).status_code == 201
+    committee = as_user("committee_A")
+    case = {"id": new_id(), "recorded_at": shanghai_time(days[0].replace(hour=8)),
+            "resident_id": world["resA3"], "reason": "close_contact",
+            "starts_on": days[0].date().isoformat(), "policy_id": world["policy8"]}
+    assert committee.post("/api/isolation/cases", json=case).status_code == 201
+    iso = {"id": new_id(), "recorded_at": shanghai_time(days[1].replace(hour=10)),
+           "case_id": case["id"], "slot": "morning", "temperature": 36.5,
+           "needs": [{"kind": "medicine", "what": "退烧药"}]}
+    response = cadre.post("/api/isolation/visits", json=iso)
+    assert response.status_code == 201, response.json
+    return [d.date().isoformat() for d in days], case
+
+
+def test_district_report_equals_the_one_day_tally(as_user, world, db, app, poster_token):
+    days, _ = _busy_days(as_user, world, poster_token)
+    now = datetime.now(SHANGHAI)
+    district = next(db.query("SELECT * FROM places WHERE id = ?", [world["district"]]))
+    with app.app_context():
+        report = tally_report(db, district, days[0], days[-1], ZONE, now)
+        single = {(c, d): daily_tally(db, world[c], d, ZONE, now)
+                  for c in ("A", "B", "C") for d in days}
+        before = daily_tally(db, world["A"], report["previous_day"]["day"], ZONE, now)
+    rows = {(r["community"]["name"], r["day"]): r for r in report["rows"]}
+    names = {"A": "甲社区", "B": "乙社区", "C": "丙村"}
+    for (c, d), expected in single.items():
+        assert {k: rows[names[c], d][k] for k, _ in TALLY_FIELDS} == expected, (c, d)
+    a = [single["A", d] for d in days]
+    assert [n["households_answered"] for n in a] == [1, 1, 1]
+    assert [n["residents_fever_or_symptoms"] for n in a] == [0, 1, 1]
+    # The watch 22:00-02:00 gives two hours to each side of midnight.
+    assert [n["checkpoint_hours_covered"] for n in a][:2] == [2.0, 2.0]
+    assert [n["checkins_flagged"] for n in a] == [0, 1, 0]
+    assert [n["cases_new"] for n in a] == [1, 0, 0] and [n["cases_active"] for n in a] == [1, 1, 1]
+    assert [n["isolation_visits_done"] for n in a] == [0, 1, 0]
+    assert [n["isolation_visits_overdue"] for n in a][:2] == [2, 1]
+    assert [n["deliveries_raised"] for n in a] == [0, 1, 0]
+    assert before["cases_active"] == 0
+    totals = {t["day"]: t for t in report["totals"]}
+    for key, _ in TALLY_FIELDS:
+        for d in days:
+            assert totals[d][key] == round(sum(single[c, d][key] for c in "ABC"), 2)
+
+
+def test_isolation_numbers_follow_the_schedule(as_user, world, db, app, poster_token):
+    """Visits due, done and overdue per day, counted set-wise, equal a count over each case's
+    schedule (isolation.schedule) at any time of day, before and after the deadlines."""
+    from server.isolation import schedule, visits_of
+
+    days, case = _busy_days(as_user, world, poster_token)
+    second = {"id": new_id(), "recorded_at": shanghai_time(), "resident_id": world["resA1"],
+              "reason": "close_contact", "starts_on": days[1], "policy_id": world["policy9"]}
+    assert as_user("committee_A").post("/api/isolation/cases", json=second).status_code == 201
+    cases = list(db.query("SELECT * FROM isolation_cases"))
+    start = datetime.fromisoformat(days[0] + "T00:00:00+08:00")
+    window = [(start + timedelta(days=n)).date().isoformat() for n in range(-2, 24)]
+    keys = ("isolation_visits_due", "isolation_visits_done", "isolation_visits_overdue")
+    for hours in (0, 11, 12, 23, 35, 36, 24 * 15, 24 * 40):
+        now = start + timedelta(hours=hours)
+        expected = {d: [0, 0, 0] for d in window}
+        for row in cases:
+            for entry in schedule(row, visits_of(db, row["id"]), now, ZONE):
+                if entry["day"] in expected:
+                    counts = expected[entry["day"]]
+                    counts[0] += 1
+                    counts[1] += entry["status"] == "done"
+                    counts[2] += entry["status"] == "overdue"
+        numbers = community_tallies(db, [world["A"]], window, ZONE, now)
+        assert {d: [numbers[world["A"], d][k] for k in keys] for d in window} == expected, hours
+        assert sum(v[2] for v in expected.values()) > 0 or hours < 12
+
+
+# --- the records behind the numbers -------------------------------------------------------------
+
+def test_each_number_links_to_its_records(as_user, world, db, poster_token):
+    days, _ = _busy_days(as_user, world, poster_token)
+    committee = as_user("committee_A")
+    report = committee.get(f"/api/places/{world['A']}/tally",
+                           query_string={"from": days[1], "to": days[1]}).json
+    template = report["links"]["records"]
+    assert all(f["records"] for f in report["fields"])
+    row = report["rows"][0]
+    nonzero = 0
+    for field in report["fields"]:
+        url = template.format(community_id=row["community"]["id"], day=row["day"],
+                              metric=field["key"])
+        answer = committee.get(url)
+        assert answer.status_code == 200, (field["key"], answer.json)
+        data = answer.json
+        assert data["value"] == row[field["key"]] and data["total"] == len(data["records"])
+        records = data["records"]
+        nonzero += bool(records)
+        if data["counts"] == "households":
+            assert len({r.get("household", r)["id"] for r in records}) == data["value"]
+        elif data["counts"] == "cadres":
+            assert len({r["user"]["id"] for r in records}) == data["value"]
+        elif data["counts"] == "hours":
+            assert all(r["checkpoint"] for r in records)
+            assert bool(records) == (row["checkpoint_hours_covered"] > 0)
+        else:
+            assert len(records) == data["value"], field["key"]
+    assert nonzero >= 12
+    # Personal data masked; names shown.
+    screened = committee.get(template.format(community_id=world["A"], day=days[1],
+                                             metric="residents_screened")).json["records"]
+    assert screened[0]["resident"]["name"] == "赵大伟"
+    assert screened[0]["resident"]["id_number"] == "440524********0014"
+    assert screened[0]["resident"]["phone"] == "139****5678"
+    cadres = committee.get(template.format(community_id=world["A"], day=days[1],
+                                           metric="checkins_flagged")).json["records"]
+    assert cadres[0]["user"]["phone"] == "138****0003" and cadres[0]["outside_assignment"]
+
+
+def test_records_route_checks_its_arguments_and_scope(as_user, world):
+    url = f"/api/places/{world['A']}/tally/records"
+    admin = as_user("admin")
+    unknown = admin.get(url, query_string={"metric": "households_lost"})
+    assert unknown.status_code == 422
+    assert unknown.json["error"]["fields"][0]["path"] == "/query/metric"
+    assert admin.get(url).status_code == 422  # metric is required
+    bad_limit = admin.get(url, query_string={"metric": "households_in_round", "limit": "x"})
+    assert bad_limit.json["error"]["fields"][0]["path"] == "/query/limit"
+    page = admin.get(url, query_string={"metric": "households_in_round", "limit": 1,
+                                        "offset": 1}).json
+    assert page["total"] == 2 and [r["address"] for r in page["records"]] == ["1号楼1单元102"]
+    assert admin.get(f"/api/places/{world['town1']}/tally/records",
+                     query_string={"metric": "households_refused"}).status_code == 404
+    assert admin.get("/api/places/987654/tally/records",
+                     query_string={"metric": "households_refused"}).status_code == 404
+    for who in ("committee_B", "town2_admin", "cadre_A", "leader_A"):
+        assert as_user(who).get(url, query_string={"metric": "households_refused"}) \
+            .status_code == 403, who
+
+
+# --- the work record: notices read ---------------------------------------------------------------
+
+def test_work_record_counts_notices_read(as_user, world):
+    committee = as_user("committee_A")
+    ids = [committee.post("/api/notices", json={"title": f"通知{n}"}).json["notice"]["id"]
+           for n in range(3)]
+    cadre = as_user("cadre_A")
+    for notice_id in ids[:2]:
+        assert cadre.post(f"/api/inbox/{notice_id}/read").status_code == 200
+    assert cadre.post(f"/api/inbox/{ids[0]}/read").json["status"] == "duplicate"
+    as_user("cadre_A2").post(f"/api/inbox/{ids[2]}/read")
+    data = committee.get(f"/api/places/{world['A']}/work-records",
+                         query_string={"sort": "notices_read"}).json
+    read = {r["user"]["name"]: r["notices_read"] for r in data["records"]}
+    assert read == {"王建国": 2, "李丽华": 1, "刘队长": 0}
+    assert "notices_read" in [f["key"] for f in data["fields"]]
+    old = committee.get(f"/api/places/{world['A']}/work-records",
+                        query_string={"from": "2026-01-01", "to": "2026-01-31"}).json
+    assert all(r["notices_read"] == 0 for r in old["records"])
+    text = committee.get(f"/api/places/{world['A']}/work-records.csv",
+                         query_string={"sort": "notices_read"}).get_data(as_text=True)
+    header, first = text.lstrip("\ufeff").splitlines()[:2]
+    assert header.endswith(",已读通知数") and first.startswith("王建国") and first.endswith(",2")
