@@ -110,6 +110,7 @@ def create_app(config: dict | None = None) -> Flask:
         posters,
         push,
         pwa,
+        registrations,
         screening,
         sync,
         tallies,
@@ -123,7 +124,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(auth.session_login)
     push.configure(app)
     for module in (checkins, posters, tallies, screening, isolation, sync, push, notices,
-                   enterprises, needs, inspections, audit, pwa):
+                   enterprises, needs, registrations, inspections, audit, pwa):
         app.register_blueprint(module.bp)
     pwa.init_app(app)
     return app

@@ -8,8 +8,10 @@ BEGIN IMMEDIATE so two writers can never both pass the same check.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,9 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     # FULL: a record acknowledged to a phone survives a power cut, not only a process crash.
     # Writes are batched per request, so this costs one fsync per request (see docs/durability).
     db.execute("PRAGMA synchronous = FULL")
+    # Connections live as long as their thread, so the WAL is rarely deleted on close: after
+    # each checkpoint, cut it back to this size rather than keep a burst's worth of disk.
+    db.execute("PRAGMA journal_size_limit = 67108864")
     return db
 
 
@@ -45,17 +50,42 @@ def init_db(path: str | Path) -> int:
         db.close()
 
 
+_thread = threading.local()
+
+
 def get_db() -> sqlite_utils.Database:
-    """The request's connection, opened on first use and closed at teardown."""
+    """The request's connection: the thread's own, opened on first use and kept for the
+    thread's next requests (gunicorn's threads live long).
+
+    Opening and closing one per request cost more than a check-in's own SQL: closing the last
+    connection to a WAL database checkpoints and deletes the WAL file every time (bench/load.py).
+    A connection is never shared between threads, and not across a fork (gunicorn's workers).
+    """
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
+        path = current_app.config["DATABASE"]
+        key = (os.getpid(), path)
+        if getattr(_thread, "key", None) != key:
+            old = getattr(_thread, "db", None)
+            if old is not None and _thread.key[0] == key[0]:
+                old.close()  # another app's file (tests): one cached connection per thread
+            _thread.db, _thread.key = connect(path), key
+        g.db = _thread.db
     return g.db
 
 
 def close_db(_exc: BaseException | None = None) -> None:
+    """At teardown: nothing the request left open may leak into the thread's next request."""
     db = g.pop("db", None)
-    if db is not None:
+    if db is not None and db.conn.in_transaction:
+        db.conn.rollback()
+
+
+def forget_thread_connection() -> None:
+    """Close this thread's kept connection (before a file is replaced or removed)."""
+    db = getattr(_thread, "db", None)
+    if db is not None and _thread.key[0] == os.getpid():
         db.close()
+    _thread.db = _thread.key = None
 
 
 def first_row(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:

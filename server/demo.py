@@ -42,6 +42,10 @@ POOL = [  # phone, name, home unit, specialty, registered community
     ("13800000104", "冯建军", "区税务局", "企业服务", "杨庄村"),
     ("13800000105", "褚晓燕", "区教育局", "数据统计", "幸福社区"),
 ]
+UNIT_PAIRS = [  # home unit, paired community, contact, phone, members, services (单位双报到)
+    ("区教育局", "幸福社区", "教育局 党办 何老师", "13500000001", 12, "学生居家学习辅导、数据统计"),
+    ("区卫生健康委", "光明社区", "卫健委 党办 吕主任", "13500000002", 8, "健康咨询、防护培训"),
+]
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"
 GIVEN = ["建国", "晓明", "丽华", "志强", "秀英", "海涛", "文静", "国栋", "春燕", "伟"]
 
@@ -117,6 +121,12 @@ def _mobilisation(db) -> list[tuple[str, str, str]]:
         db.execute("""INSERT INTO registrations (user_id, community_id, kind, created_at)
                       VALUES (?, ?, 'residence', ?)""", [user_id, community["id"], stamp])
     logins.append(("cadre (registered pool) 区粮食和物资储备局", POOL[0][0], POOL[0][1]))
+    for unit, community_name, contact, phone, members, services in UNIT_PAIRS:
+        db.execute("""INSERT INTO unit_registrations (home_unit_id, community_id, contact_name,
+                          contact_phone, members, services, created_at) VALUES (?,?,?,?,?,?,?)""",
+                   [places.home_unit_id(db, unit),
+                    places.find_place(db, community_name, "community")["id"],
+                    contact, phone, members, services, stamp])
     return logins
 
 

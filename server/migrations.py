@@ -709,14 +709,18 @@ V5_SQL = [
 ]
 
 
-def _v6_daily_screening_counts(db: sqlite_utils.Database) -> None:
-    for sql in V6_SQL:
+def _v6_tally_summaries(db: sqlite_utils.Database) -> None:
+    for sql in [*V6_SQL, *V6_BACKFILL, *V6_TRIGGERS]:
         db.conn.execute(sql)
 
 
-# The tallies' screening numbers per community and local day, kept current by the write path
-# (server/screening_counts.py) instead of being counted from millions of visits on each view.
-# Households are counted once per outcome and day; a corrected visit counts no more.
+# Summary tables for the tallies (issue 6): the numbers per community and local day that would
+# otherwise be counted from millions of records on each view. Kept current in the transaction
+# of each write: the screening numbers by server/summaries.py (corrections replace the
+# visit they correct; households counted once per outcome and day); the check-in numbers, the
+# isolation visits done and the households per community by the triggers below, so every
+# writer keeps them. Numbers that need the deployment's time zone to find their local day
+# (deliveries, hours on watch) are counted from indexes when read.
 V6_SQL = [
     """CREATE TABLE daily_screening_counts (
         community_id INTEGER NOT NULL REFERENCES places(id),
@@ -728,19 +732,104 @@ V6_SQL = [
         residents_fever_or_symptoms INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (community_id, local_day)
     ) WITHOUT ROWID""",
+    """CREATE TABLE daily_checkin_counts (
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        local_day TEXT NOT NULL,
+        cadres_reported INTEGER NOT NULL DEFAULT 0,
+        cadres_on_watch INTEGER NOT NULL DEFAULT 0,
+        checkins_flagged INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (community_id, local_day)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE daily_isolation_counts (
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        local_day TEXT NOT NULL,
+        visits_done INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (community_id, local_day)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE community_household_counts (
+        community_id INTEGER PRIMARY KEY REFERENCES places(id),
+        households INTEGER NOT NULL DEFAULT 0
+    )""",
     # "Is this visit corrected?" was a full scan of the visits per visit.
     """CREATE INDEX screening_visits_corrects ON screening_visits(corrects_id)
        WHERE corrects_id IS NOT NULL""",
-    # The tallies count cadres reported / on watch / flagged per community and day from the
-    # index alone (measured: 2-3x faster than reading the rows; bench/tally.py).
+    # A community's check-ins of a day from the index alone (the trigger's recount reads it).
     "DROP INDEX checkins_community_day",
     """CREATE INDEX checkins_community_day ON checkins(community_id, local_day, user_id,
        checkpoint_id, outside_assignment)""",
+    # The watches of a checkpoint with their ids (joined to their check-outs) from the index.
+    "DROP INDEX checkins_checkpoint_time",
+    "CREATE INDEX checkins_checkpoint_time ON checkins(checkpoint_id, recorded_utc, id)",
     # Deliveries raised / done per community and day (the old index has status in between).
     "CREATE INDEX deliveries_community_raised ON deliveries(community_id, raised_at)",
     """CREATE INDEX deliveries_community_delivered ON deliveries(community_id, delivered_at)
        WHERE delivered_at IS NOT NULL""",
-    # Backfill from the records already stored.
+]
+
+# One community's check-in numbers of one day, counted from its check-ins (a few dozen rows).
+_RECOUNT_CHECKINS = """INSERT OR REPLACE INTO daily_checkin_counts (community_id, local_day,
+           cadres_reported, cadres_on_watch, checkins_flagged)
+       SELECT {row}.community_id, {row}.local_day, count(DISTINCT user_id),
+           count(DISTINCT CASE WHEN checkpoint_id IS NOT NULL THEN user_id END),
+           coalesce(sum(outside_assignment = 1), 0)
+       FROM checkins WHERE community_id = {row}.community_id AND local_day = {row}.local_day;"""
+_HOUSEHOLDS = """INSERT INTO community_household_counts (community_id, households)
+       VALUES ({row}.community_id, {delta})
+       ON CONFLICT (community_id) DO UPDATE SET households = households + {delta};"""
+
+# A planned isolation visit is done when a visit names its day and slot; planned are the days
+# from the start to the end (or the plan's last day) and the policy's slots (isolation.schedule).
+_PLANNED = """c.starts_on <= {day} AND {day} <= coalesce(c.ended_on, c.planned_end)
+       AND {day} <= date(c.starts_on, ((SELECT sum(json_extract(p.value, '$.days'))
+           FROM json_each(c.policy_snapshot, '$.phases') p) - 1) || ' days')
+       AND {slot} IN (SELECT value FROM json_each(c.policy_snapshot, '$.slots'))"""
+# One community's planned visits done on one day, for each (community_id, day) row of `keys`.
+_RECOUNT_ISOLATION = """INSERT OR REPLACE INTO daily_isolation_counts (community_id, local_day,
+           visits_done)
+       SELECT k.community_id, k.day, (SELECT count(*) FROM (SELECT DISTINCT v.case_id, v.slot
+           FROM isolation_cases c JOIN isolation_visits v ON v.case_id = c.id
+             AND v.due_day = k.day
+           WHERE c.community_id = k.community_id AND {planned}))
+       FROM ({keys}) k;""".replace("{planned}", _PLANNED.format(day="k.day", slot="v.slot"))
+_VISIT_KEY = "SELECT community_id, {row}.due_day AS day FROM isolation_cases WHERE id = {row}.case_id"
+_CASE_KEYS = """SELECT DISTINCT {row}.community_id AS community_id, due_day AS day
+       FROM isolation_visits WHERE case_id = {row}.id"""
+
+V6_TRIGGERS = [
+    f"""CREATE TRIGGER daily_isolation_counts_visit_insert AFTER INSERT ON isolation_visits
+        BEGIN {_RECOUNT_ISOLATION.format(keys=_VISIT_KEY.format(row="NEW"))} END""",
+    f"""CREATE TRIGGER daily_isolation_counts_visit_update AFTER UPDATE OF case_id, due_day, slot
+            ON isolation_visits
+        BEGIN {_RECOUNT_ISOLATION.format(keys=_VISIT_KEY.format(row="OLD"))}
+              {_RECOUNT_ISOLATION.format(keys=_VISIT_KEY.format(row="NEW"))} END""",
+    f"""CREATE TRIGGER daily_isolation_counts_visit_delete AFTER DELETE ON isolation_visits
+        BEGIN {_RECOUNT_ISOLATION.format(keys=_VISIT_KEY.format(row="OLD"))} END""",
+    # a case ended early, moved or re-planned: its visits' days are counted again
+    f"""CREATE TRIGGER daily_isolation_counts_case_update AFTER UPDATE OF community_id,
+            starts_on, ended_on, planned_end, policy_snapshot ON isolation_cases
+        BEGIN {_RECOUNT_ISOLATION.format(keys=_CASE_KEYS.format(row="OLD"))}
+              {_RECOUNT_ISOLATION.format(keys=_CASE_KEYS.format(row="NEW"))} END""",
+    f"""CREATE TRIGGER daily_checkin_counts_insert AFTER INSERT ON checkins
+        BEGIN {_RECOUNT_CHECKINS.format(row="NEW")} END""",
+    f"""CREATE TRIGGER daily_checkin_counts_update AFTER UPDATE OF community_id, local_day,
+            user_id, checkpoint_id, outside_assignment ON checkins
+        BEGIN {_RECOUNT_CHECKINS.format(row="OLD")} {_RECOUNT_CHECKINS.format(row="NEW")} END""",
+    f"""CREATE TRIGGER daily_checkin_counts_delete AFTER DELETE ON checkins
+        BEGIN {_RECOUNT_CHECKINS.format(row="OLD")} END""",
+    f"""CREATE TRIGGER community_household_counts_insert AFTER INSERT ON households
+        WHEN NEW.deleted_at IS NULL BEGIN {_HOUSEHOLDS.format(row="NEW", delta=1)} END""",
+    f"""CREATE TRIGGER community_household_counts_delete AFTER DELETE ON households
+        WHEN OLD.deleted_at IS NULL BEGIN {_HOUSEHOLDS.format(row="OLD", delta=-1)} END""",
+    f"""CREATE TRIGGER community_household_counts_leave AFTER UPDATE OF community_id, deleted_at
+            ON households WHEN OLD.deleted_at IS NULL
+        BEGIN {_HOUSEHOLDS.format(row="OLD", delta=-1)} END""",
+    f"""CREATE TRIGGER community_household_counts_enter AFTER UPDATE OF community_id, deleted_at
+            ON households WHEN NEW.deleted_at IS NULL
+        BEGIN {_HOUSEHOLDS.format(row="NEW", delta=1)} END""",
+]
+
+# The summaries of the records already stored.
+V6_BACKFILL = [
     """INSERT INTO daily_screening_counts (community_id, local_day, households_answered,
            households_nobody_home, households_refused, residents_screened,
            residents_fever_or_symptoms)
@@ -756,11 +845,42 @@ V6_SQL = [
            ON r.visit_id = v.id
        WHERE NOT EXISTS (SELECT 1 FROM screening_visits x WHERE x.corrects_id = v.id)
        GROUP BY v.community_id, v.local_day""",
+    """INSERT INTO daily_checkin_counts (community_id, local_day, cadres_reported,
+           cadres_on_watch, checkins_flagged)
+       SELECT community_id, local_day, count(DISTINCT user_id),
+           count(DISTINCT CASE WHEN checkpoint_id IS NOT NULL THEN user_id END),
+           coalesce(sum(outside_assignment = 1), 0)
+       FROM checkins GROUP BY community_id, local_day""",
+    f"""INSERT INTO daily_isolation_counts (community_id, local_day, visits_done)
+       SELECT c.community_id, v.due_day, count(DISTINCT v.case_id || ' ' || v.slot)
+       FROM isolation_cases c JOIN isolation_visits v ON v.case_id = c.id
+       WHERE {_PLANNED.format(day="v.due_day", slot="v.slot")}
+       GROUP BY c.community_id, v.due_day""",
+    """INSERT INTO community_household_counts (community_id, households)
+       SELECT community_id, count(*) FROM households WHERE deleted_at IS NULL
+       GROUP BY community_id""",
 ]
 
 
+def _v7_unit_registrations(db: sqlite_utils.Database) -> None:
+    # 双报到 of home units: a unit paired with a community (server/registrations.py).
+    db.conn.execute("""CREATE TABLE unit_registrations (
+        id INTEGER PRIMARY KEY,
+        home_unit_id INTEGER NOT NULL REFERENCES home_units(id),
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        contact_name TEXT NOT NULL DEFAULT '',
+        contact_phone TEXT NOT NULL DEFAULT '',
+        members INTEGER NOT NULL DEFAULT 0,
+        services TEXT NOT NULL DEFAULT '',
+        registered_by INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        UNIQUE (home_unit_id, community_id)
+    )""")
+    db.conn.execute("CREATE INDEX unit_registrations_community ON unit_registrations(community_id)")
+
+
 MIGRATIONS = [_v1_foundation, _v2_screening, _v3_checkin_aliases, _v4_push, _v5_mobilisation,
-              _v6_daily_screening_counts]
+              _v6_tally_summaries, _v7_unit_registrations]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -1,4 +1,4 @@
-"""Mobilisation (动员): the registered pool (双报到), needs, call-ups, volunteering (主动请战),
+"""Mobilisation (动员): needs, call-ups, volunteering (主动请战),
 matching with explanations, and bulk assignment.
 
 A need is for people (a community: how many, for what, when, with which skills) or for help (an
@@ -26,6 +26,7 @@ from .enterprises import CATEGORIES, enterprise_for, get_enterprise, related_uni
 from .errors import ApiError, json_body, query_int
 from .i18n import t
 from .notices import insert_notice
+from .registrations import POOL_SQL, below, pool_params
 from .screening import answer, fail, field_error, in_staff_scope, raise_if, trusted_time
 from .timeutil import now_utc, today, utc_text
 
@@ -43,52 +44,6 @@ POINTS = {"named": 50, "related": 40, "specialty": 20, "volunteered": 15, "avail
 
 def _day() -> str:
     return today(current_app.config["TIMEZONE"]).isoformat()
-
-
-def _below(path: str) -> list[str]:
-    return [path, path + "\uffff"]
-
-
-# --- dual registration (双报到) --------------------------------------------------------------------
-
-def register(db: sqlite_utils.Database, user: User, community_id: int, kind: str = "residence",
-             services: str = "") -> tuple[str, dict]:
-    place = places.get_place(db, community_id)
-    if place is None or place["kind"] != "community":
-        raise fail(422, "not_found", "/community_id", "exists")
-    with write_transaction(db):
-        existing = next(db.query("SELECT * FROM registrations WHERE user_id = ? AND community_id = ?",
-                                 [user.id, community_id]), None)
-        if existing is not None:
-            db.execute("UPDATE registrations SET kind = ?, services = ? WHERE id = ?",
-                       [kind, services, existing["id"]])
-            status = "duplicate"
-        else:
-            db.execute("""INSERT INTO registrations (user_id, community_id, kind, services,
-                              created_at) VALUES (?,?,?,?,?)""",
-                       [user.id, community_id, kind, services, utc_text(now_utc())])
-            status = "created"
-        row = next(db.query("SELECT * FROM registrations WHERE user_id = ? AND community_id = ?",
-                            [user.id, community_id]))
-    return status, {**row, "community": {"id": place["id"], "name": place["name"]}}
-
-
-def registered_below(db: sqlite_utils.Database, path: str, full: bool) -> list[dict]:
-    """The registered pool of the communities at or below `path`, with unit and specialty."""
-    return [{"id": r["id"], "kind": r["kind"], "services": r["services"],
-             "created_at": r["created_at"],
-             "community": {"id": r["community_id"], "name": r["community"]},
-             "user": {"id": r["user_id"], "name": r["name"],
-                      "phone": r["phone"] if full else mask_phone(r["phone"]),
-                      "home_unit": r["home_unit"] or "", "specialty": r["specialty"],
-                      "party_member": bool(r["party_member"])}}
-            for r in db.query(
-                """SELECT g.*, p.name AS community, u.name, u.phone, u.specialty, u.party_member,
-                          h.name AS home_unit
-                   FROM registrations g JOIN places p ON p.id = g.community_id
-                   JOIN users u ON u.id = g.user_id LEFT JOIN home_units h ON h.id = u.home_unit_id
-                   WHERE p.path >= ? AND p.path < ? AND u.active = 1
-                   ORDER BY p.path, u.name""", _below(path))]
 
 
 # --- needs ----------------------------------------------------------------------------------------
@@ -198,11 +153,11 @@ def needs_visible(db: sqlite_utils.Database, user: User, status: str | None = No
         params.append(user.enterprise["id"] if user.enterprise else -1)
     elif place_id is not None:
         where.append("p.path >= ? AND p.path < ?")
-        params += _below(require_place_in_scope(db, user, place_id)["path"])
+        params += below(require_place_in_scope(db, user, place_id)["path"])
     else:
         scopes = scope_paths(db, user)
         where.append("(" + (" OR ".join("p.path >= ? AND p.path < ?" for _ in scopes) or "0") + ")")
-        params += [v for s in scopes for v in _below(s)]
+        params += [v for s in scopes for v in below(s)]
     if status:
         where.append("n.status = ?")
         params.append(status)
@@ -261,7 +216,10 @@ def proposals(db: sqlite_utils.Database, need: dict, limit: int = 20) -> list[di
     for user_id, path in db.execute(
             """SELECT g.user_id, p.path FROM registrations g JOIN places p ON p.id = g.community_id
                UNION ALL SELECT u.id, p.path FROM users u JOIN places p ON p.id = u.place_id
-               WHERE u.role IN ('cadre', 'leader')"""):
+               WHERE u.role IN ('cadre', 'leader')
+               UNION ALL SELECT u.id, p.path FROM users u
+               JOIN unit_registrations r ON r.home_unit_id = u.home_unit_id
+               JOIN places p ON p.id = r.community_id WHERE u.role IN ('cadre', 'leader')"""):
         paths.setdefault(user_id, []).append(path)
     result = []
     for c in db.query(
@@ -441,9 +399,7 @@ def create_call_up(db: sqlite_utils.Database, sender: User, body: dict) -> dict:
                f"AND home_unit_id IN ({','.join('?' * len(ids))})")
         params: list = list(ids)
     else:
-        sql = """SELECT g.user_id FROM registrations g JOIN places p ON p.id = g.community_id
-                 WHERE p.path >= ? AND p.path < ?"""
-        params = _below(place["path"])
+        sql, params = POOL_SQL, pool_params(place["path"])
     with write_transaction(db):
         if db.execute(f"SELECT count(*) FROM users WHERE active = 1 AND id IN ({sql})",
                       params).fetchone()[0] == 0:
@@ -487,7 +443,7 @@ def call_ups_visible(db: sqlite_utils.Database, user: User) -> list[dict]:
         clauses = " OR ".join("p.path >= ? AND p.path < ?" for _ in scopes) or "0"
         rows = db.query(f"""SELECT c.* FROM call_ups c JOIN places p ON p.id = c.place_id
                             WHERE {clauses} ORDER BY c.created_at DESC LIMIT 200""",
-                        [v for s in scopes for v in _below(s)])
+                        [v for s in scopes for v in below(s)])
         return [call_up_json(db, r, None) for r in rows]
     rows = db.query("""SELECT c.* FROM call_ups c JOIN notice_recipients r
                        ON r.notice_id = c.notice_id WHERE r.user_id = ?
@@ -545,40 +501,6 @@ def store_volunteer(db: sqlite_utils.Database, user: User, record: dict,
 
 
 # --- routes -------------------------------------------------------------------------------------
-
-def _staff_path(place_id: int | None) -> str:
-    db = get_db()
-    if place_id is not None:
-        return require_place_in_scope(db, current_user, place_id)["path"]
-    return scope_paths(db, current_user)[0]
-
-
-@bp.get("/api/registrations")
-@require_role()
-def list_registrations():
-    """A cadre: their own registrations. Staff: the registered pool of their node (or
-    ?place_id), with full phones (the committee calls them up; the read is audited)."""
-    db = get_db()
-    if current_user.role in ("cadre", "leader"):
-        rows = [{**r, "community": {"id": r["community_id"], "name": r["name"]}}
-                for r in db.query("""SELECT g.*, p.name FROM registrations g
-                                     JOIN places p ON p.id = g.community_id
-                                     WHERE g.user_id = ? ORDER BY g.id""", [current_user.id])]
-        return jsonify({"registrations": rows})
-    path = _staff_path(query_int("place_id"))
-    pool = registered_below(db, path, full=True)
-    audit(db, "read", f"registrations:{path}", f"{len(pool)} people")
-    return jsonify({"registrations": pool})
-
-
-@bp.post("/api/registrations")
-@require_role("cadre", "leader")
-def new_registration():
-    body = json_body("registration")
-    status, row = register(get_db(), current_user, body["community_id"],
-                           body.get("kind", "residence"), body.get("services", ""))
-    return jsonify({"status": status, "registration": row}), 201 if status == "created" else 200
-
 
 @bp.get("/api/needs")
 @require_role("committee", "admin", "enterprise")

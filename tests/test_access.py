@@ -313,6 +313,14 @@ def _home_unit_id(ctx):
         db.close()
 
 
+def _unit_registration(ctx):
+    api = _as(ctx, "committee_A")
+    response = api.post("/api/unit-registrations",
+                        json={"home_unit": "区卫健委", "community_id": ctx.world["A"]})
+    assert response.status_code == 201, response.json
+    return response.json["unit_registration"]["id"]
+
+
 def not_mill(expected):
     return {**expected, "mill_contact": 403}
 
@@ -330,6 +338,16 @@ MATRIX.update({
                                     not_mill(logged_in(200))),
     ("POST", "/api/registrations"): (
         lambda c: ("/api/registrations", {"community_id": c.world["A"]}), cadres_only(201)),
+    ("GET", "/api/unit-registrations"): (
+        lambda c: (f"/api/unit-registrations?place_id={c.world['A']}", None), staff_of_A(200)),
+    ("POST", "/api/unit-registrations"): (
+        lambda c: ("/api/unit-registrations", {"home_unit": "区粮食局", "community_id": c.world["A"]}),
+        staff_of_A(201)),
+    ("DELETE", "/api/unit-registrations/<int:registration_id>"): (
+        lambda c: (f"/api/unit-registrations/{_unit_registration(c)}", None), staff_of_A(200)),
+    ("GET", "/api/home-units"): (
+        lambda c: ("/api/home-units", None),
+        {**everyone(200), "anon": 401, "cadre_A": 403, "leader_A": 403, "mill_contact": 403}),
     ("GET", "/api/needs"): (lambda c: ("/api/needs", None),
                             {**logged_in(200), "cadre_A": 403, "leader_A": 403}),
     ("POST", "/api/needs"): (

@@ -171,6 +171,55 @@ def test_storage_failure_keeps_nothing_half_done(app, as_user, poster_token, db,
     assert count(db) == 0  # the first record was rolled back too: the phone resends both
 
 
+def the_apps_connection(app):
+    """The connection the app's request threads use (the test client runs in this thread)."""
+    from server.db import get_db
+
+    with app.app_context():
+        return get_db()
+
+
+def test_a_full_disk_answers_503_and_the_resend_is_stored(app, as_user, poster_token, db):
+    """SQLite's own "database or disk is full" (max_page_count stops the file growing), no mock."""
+    api = as_user("cadre_A")
+    conn = the_apps_connection(app)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    batch = [checkin_record(poster_token("A")) for _ in range(2)]
+    batch = [{**r, "recorded_at": shanghai_time(datetime.now(SHANGHAI) - timedelta(hours=i))}
+             for i, r in enumerate(batch)]
+    before = count(db)
+    for n in range(200):  # until the fixed-size file has no page left
+        filler = checkin_record(poster_token("A", "gateA"),
+                                when=datetime.now(SHANGHAI) - timedelta(days=1, hours=n))
+        response = sync(api, [filler])
+        if response.status_code == 503:
+            break
+    assert response.status_code == 503, "the disk never filled"
+    assert response.json["error"]["code"] == "storage_unavailable"
+    assert response.headers["Retry-After"]
+    stored_while_full = count(db)
+    assert sync(api, batch).status_code == 503
+    assert count(db) == stored_while_full >= before  # the refused batch left nothing behind
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space again: the phone resends
+    assert [r["status"] for r in sync(api, batch).json["results"]] == ["created", "created"]
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_read_only_database_answers_503_and_keeps_everything(app, as_user, poster_token, db):
+    api = as_user("cadre_A")
+    assert sync(api, [checkin_record(poster_token("A"))]).status_code == 200
+    conn = the_apps_connection(app)
+    conn.execute("PRAGMA query_only = ON")  # SQLite refuses every write, as on a read-only mount
+    try:
+        response = sync(api, [checkin_record(poster_token("A", "gateA"))])
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert api.get("/api/checkins/mine").status_code == 200  # reading still works
+    finally:
+        conn.execute("PRAGMA query_only = OFF")
+    assert count(db) == 1
+
+
 def test_changes_give_the_posters_for_offline_checkin(as_user, poster_token, world):
     api = as_user("cadre_A")
     sync(api, [checkin_record(poster_token("A"))])
