@@ -76,6 +76,7 @@ class Writer:
 def generate(path: Path, communities: int, days: list[str], visits: int, seed: int = 1) -> dict:
     """The district, its people and a month of their records; returns the sizes made."""
     from server.db import init_db
+    from server.migrations import V6_BACKFILL
 
     rng = random.Random(seed)
     init_db(path)
@@ -88,8 +89,10 @@ def generate(path: Path, communities: int, days: list[str], visits: int, seed: i
     indexes = conn.execute(
         f"""SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
             AND tbl_name IN ({','.join('?' * len(big))})""", big).fetchall()
-    for name, _ in indexes:  # built again once the rows are in: much faster than row by row
-        conn.execute(f"DROP INDEX {name}")
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for kind, rows in (("INDEX", indexes), ("TRIGGER", triggers)):
+        for name, _ in rows:  # made again once the rows are in: much faster than row by row
+            conn.execute(f"DROP {kind} {name}")
     conn.execute("BEGIN")
     w = Writer(conn)
     stamp = utc(datetime.now(UTC))
@@ -267,14 +270,25 @@ def generate(path: Path, communities: int, days: list[str], visits: int, seed: i
             household, members = households[rng.randrange(len(households))]
             start = first_day + timedelta(days=rng.randrange(len(days)))
             planned_end = start + timedelta(days=case_days - 1)
+            ended_on, outcome = None, None  # released at the planned end; one in ten transferred
+            if rng.random() < 0.1:
+                ended_on, outcome = start + timedelta(days=rng.randrange(1, case_days)), "transferred"
+            elif planned_end.isoformat() < days[-1]:
+                ended_on, outcome = planned_end, "released"
+            last_day = min(ended_on or planned_end, first_day + timedelta(days=len(days) - 1))
+            if ended_on and ended_on.isoformat() > days[-1]:
+                ended_on, outcome = None, None  # still open today
             w.add("""INSERT INTO isolation_cases (id, resident_id, household_id, community_id,
-                         reason, kind, starts_on, planned_end, policy_id, policy_snapshot,
-                         created_by, recorded_at, received_at, updated_at, payload_hash)
-                     VALUES (?,?,?,?,'close_contact','home_isolation',?,?,?,?,?,?,?,?,'h')""",
+                         reason, kind, starts_on, planned_end, policy_id, policy_snapshot, status,
+                         end_outcome, ended_on, created_by, recorded_at, received_at, updated_at,
+                         payload_hash)
+                     VALUES (?,?,?,?,'close_contact','home_isolation',?,?,?,?,?,?,?,?,?,?,?,'h')""",
                   (case, members[0], household, community, start.isoformat(),
-                   planned_end.isoformat(), policy_id, snapshot, cadres[0], stamp, stamp, stamp))
+                   planned_end.isoformat(), policy_id, snapshot, "ended" if ended_on else "open",
+                   outcome, ended_on.isoformat() if ended_on else None, cadres[0], stamp, stamp,
+                   stamp))
             visit_day = start
-            while visit_day <= min(planned_end, first_day + timedelta(days=len(days) - 1)):
+            while visit_day <= last_day:
                 for slot, hour in (("morning", 9), ("evening", 19)):
                     if rng.random() < 0.9:
                         n_iso += 1
@@ -300,6 +314,11 @@ def generate(path: Path, communities: int, days: list[str], visits: int, seed: i
     print("  building indexes ...", flush=True)
     for _, sql in indexes:
         conn.execute(sql)
+    for sql in V6_BACKFILL:  # the summaries the triggers keep (screening's is filled above)
+        if "daily_screening_counts" not in sql:
+            conn.execute(sql)
+    for _, sql in triggers:
+        conn.execute(sql)
     conn.execute("""CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""")
     counts.update(residents=n_resident, checkins=n_checkin, isolation_cases=n_case,
                   isolation_visits=n_iso, deliveries=n_delivery)
@@ -311,17 +330,21 @@ def generate(path: Path, communities: int, days: list[str], visits: int, seed: i
 
 def same_indexes(path: Path) -> list[str]:
     """Give a kept file the indexes of today's schema (they may have changed since it was
-    made), so a rerun measures the current code; returns the names created or rebuilt."""
+    made), so a rerun measures the current code; returns the names created or rebuilt. A file
+    whose tables or triggers differ from today's schema has to be made again."""
     from server.db import init_db
 
+    query = "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'bench_meta'"
     with tempfile.TemporaryDirectory() as folder:
         init_db(Path(folder) / "schema.db")
         with sqlite3.connect(Path(folder) / "schema.db") as fresh:
-            wanted = dict(fresh.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+            schema = fresh.execute(query).fetchall()
     conn = sqlite3.connect(path, isolation_level=None)
-    have = dict(conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+    kept = conn.execute(query).fetchall()
+    if {r for r in schema if r[0] != "index"} != {r for r in kept if r[0] != "index"}:
+        sys.exit(f"{path} was made with another schema: remove it to generate it again")
+    wanted = {name: sql for kind, name, sql in schema if kind == "index"}
+    have = {name: sql for kind, name, sql in kept if kind == "index"}
     changed = [name for name, sql in wanted.items() if have.get(name) != sql]
     for name in changed:
         print(f"  building index {name} ...", flush=True)
@@ -354,7 +377,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from server.db import connect
-    from server.screening_counts import recount_screening, stored_counts
+    from server.summaries import (
+        checkin_counts,
+        household_counts,
+        isolation_done,
+        recount_checkins,
+        recount_households,
+        recount_isolation_done,
+        recount_screening,
+        stored_counts,
+    )
     from server.tallies import daily_tally, tally_report
 
     last = datetime.now(ZoneInfo(ZONE)).date() - timedelta(days=1)
@@ -425,13 +457,27 @@ def main() -> None:
         for label, (first_run, median, _) in results.items():
             print(f"  {label:<52} {first_run * 1000:9.1f} ms / {median * 1000:9.1f} ms  "
                   f"({median / base:.3f})")
-        # the summary against a recount, on a sample of community-days
+        # the summaries against a recount from the records, on a sample of community-days
         rng = random.Random(7)
         ids = [row[0] for row in db.execute("SELECT id FROM places WHERE kind = 'community'")]
         sample = [(rng.choice(ids), rng.choice(days)) for _ in range(50)]
-        bad = [(c, d) for c, d in sample if stored_counts(db, c, d) != recount_screening(db, c, d)]
-        print(f"\nsummary = recount on {len(sample) - len(bad)} of {len(sample)} sampled "
-              f"community-days" + (f"; DIFFERENT: {bad[:5]}" if bad else ""))
+        checks = {
+            "screening": lambda c, d: stored_counts(db, c, d) == recount_screening(db, c, d),
+            "check-ins": lambda c, d: checkin_counts(db, [c], d, d).get((c, d)) ==
+            recount_checkins(db, c, d),
+            "isolation visits done": lambda c, d: isolation_done(db, [c], d, d).get((c, d), 0) ==
+            recount_isolation_done(db, c, d),
+            "households": lambda c, d: household_counts(db, [c]).get(c, 0) ==
+            recount_households(db, c),
+        }
+        bad = []
+        for name, check in checks.items():
+            wrong = [(c, d) for c, d in sample if not check(c, d)]
+            bad += wrong
+            print(f"\n{name} summary = recount on {len(sample) - len(wrong)} of {len(sample)} "
+                  f"sampled community-days" + (f"; DIFFERENT: {wrong[:5]}" if wrong else ""),
+                  end="")
+        print()
         db.close()
         if bad:
             sys.exit(1)

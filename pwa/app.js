@@ -19,6 +19,7 @@ import { resyncPush, forgetPush } from './push.js';
 import { enterpriseHome, helpView, enterpriseView } from './views/enterprise.js';
 import { needsView, needView, newNeedView, poolView, forgetPlaces } from './views/needs.js';
 import { callUpsView, registerView, myAssignments, mobiliseLinks } from './views/callups.js';
+import { reportView, recordsView, progressView, workRecordsView, reportLinks } from './views/reports.js';
 
 const $bar = document.getElementById('bar');
 const $view = document.getElementById('view');
@@ -96,6 +97,8 @@ function route() {
     case 'screen': return show('screening', screeningView(parts[1] ?? ''));
     case 'visit': return show('isolation', isolationView(parts[1] ?? '', query));
     case 'community': return show('community', (parts[2] === 'cases' ? communityCasesView : communityHouseholdsView)(parts[1] ?? ''));
+    case 'reports': return viewReports(parts, query);
+    case 'work-records': return show('reports', workRecordsView(parts[1] ?? state.user.place?.id ?? '', query, { fillPlaces }));
     case 'login': return afterLogin(); // already logged in: go where the login was headed
     default: location.replace('/#/');
   }
@@ -769,6 +772,14 @@ async function viewDashboard(placeId) {
   loadToday(body, id);
 }
 
+// #/reports/<place>, #/reports/<community>/records?day=&metric=, #/reports/<community>/progress
+function viewReports(parts, query) {
+  const id = parts[1] ?? state.user.place?.id ?? '';
+  if (parts[2] === 'records') return show('reports', recordsView(id, query));
+  if (parts[2] === 'progress') return show('reports', progressView(id));
+  return show('reports', reportView(id, query, { fillPlaces }));
+}
+
 // The places as an indented tree; grids have no tallies of their own, so they are left out.
 async function fillPlaces(sel, current) {
   let places = [];
@@ -842,6 +853,7 @@ async function loadToday(body, id) {
     tot.assigned != null ? el('p', { class: 'muted' }, t('dash.assigned', { n: tot.assigned })) : null,
   ];
   const isCommunity = r.place?.kind === 'community' || Array.isArray(r.reported);
+  parts.push(reportLinks({ id: r.place?.id ?? id, kind: isCommunity ? 'community' : r.place?.kind }));
   if (isCommunity) parts.push(communityLinks(r.place?.id ?? id), ...communityParts(r));
   else parts.push(rollupPart(r.rows || []));
   put(body, ...parts);

@@ -22,7 +22,7 @@ export async function capture(rec, errs) {
     if (navigator.onLine !== false) {
       try {
         const r = await api('POST', '/api/sync', {
-          device_id: deviceId(), records: [{ id: rec.id, type: rec.type, recorded_at: rec.recorded_at, data: rec.data }],
+          device_id: deviceId(), sent_at: localIso(), records: [{ id: rec.id, type: rec.type, recorded_at: rec.recorded_at, data: rec.data }],
         }, { timeout: 15000 });
         const res = r.results?.[0];
         if (res && (res.status === 'created' || res.status === 'duplicate')) return { direct: res };

@@ -1,7 +1,7 @@
 // sender.js: sends the outbox to POST /api/sync, one send at a time, in batches.
 // Only `created`/`duplicate` answers remove a record (outbox.applyResults). A network failure,
 // a timeout, a 5xx, a 401 or a 413 keeps every record and puts it back to "waiting".
-import { api, state, deviceId, requireLogin } from './api.js';
+import { api, state, deviceId, requireLogin, localIso } from './api.js';
 import { t } from './i18n.js';
 import * as outbox from './outbox.js';
 
@@ -12,7 +12,17 @@ const TICK = 60 * 1000; // the timer trigger (Safari has no Background Sync)
 const LOCK = 'baodao-outbox-send';
 
 /** What the outbox view shows: phase idle|sending|done|offline|backoff|login|busy, next_try_at, error. */
-export const status = { phase: 'idle', next_try_at: null, error: null, last_sent_at: null };
+// The server's last word on this phone's clock (seconds it is behind; kept across reloads).
+const CLOCK_KEY = 'baodao-clock-offset';
+function savedOffset(value) {
+  try {
+    if (value === undefined) return Number(localStorage.getItem(CLOCK_KEY)) || null;
+    if (value) localStorage.setItem(CLOCK_KEY, String(value)); else localStorage.removeItem(CLOCK_KEY);
+  } catch { /* no storage: the warning lasts as long as the page */ }
+  return value || null;
+}
+
+export const status = { phase: 'idle', next_try_at: null, error: null, last_sent_at: null, clock_offset_seconds: savedOffset() };
 const statusFns = new Set();
 export function onStatus(fn) { statusFns.add(fn); return () => statusFns.delete(fn); }
 function setStatus(patch) {
@@ -115,7 +125,8 @@ async function runOnce(force) {
     setStatus({ phase: 'sending', error: null });
     let answer;
     try {
-      answer = await api('POST', '/api/sync', { device_id: deviceId(), records: recs.map(envelope) },
+      // sent_at: the server corrects a wrong phone clock by it and tells us (PITFALLS 27).
+      answer = await api('POST', '/api/sync', { device_id: deviceId(), sent_at: localIso(), records: recs.map(envelope) },
         { noLogin: true, timeout: 30000 });
     } catch (err) {
       await outbox.release(ids, err.code || `http_${err.status}`).catch(() => {});
@@ -135,6 +146,7 @@ async function runOnce(force) {
       backOff(err);
       return;
     }
+    status.clock_offset_seconds = savedOffset(answer?.clock_offset_seconds ?? null);
     const results = Array.isArray(answer?.results) ? answer.results : [];
     const known = new Set(ids);
     const mine = results.filter((r) => r && known.has(r.id));

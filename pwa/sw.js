@@ -2,12 +2,12 @@
 // Bump VERSION whenever a shell file changes: the new worker then installs beside the old one,
 // and the page offers "new version" instead of swapping files under an open tab.
 // The outbox lives in IndexedDB, not in these caches: an update never touches it.
-const VERSION = 'baodao-shell-v6';
+const VERSION = 'baodao-shell-v8';
 const SHELL = [
   '/index.html', '/app.js', '/api.js', '/i18n.js', '/outbox.js', '/sender.js', '/record.js', '/forms.js',
   '/local.js', '/inbox.js', '/push.js', '/views/outbox.js', '/views/tasks.js', '/views/screening.js',
   '/views/isolation.js', '/views/isolation_case.js', '/views/community.js', '/views/inbox.js',
-  '/mobilise.js', '/views/enterprise.js', '/views/needs.js', '/views/callups.js',
+  '/mobilise.js', '/views/enterprise.js', '/views/needs.js', '/views/callups.js', '/views/reports.js',
   '/style.css', '/manifest.webmanifest', '/icons/icon.svg', '/icons/icon-192.png',
   // The forms load their schemas (labels, limits): cached so they work offline.
   '/schemas/screening_visit.json', '/schemas/isolation_visit.json', '/schemas/delivery.json',

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlite_utils
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, has_request_context, jsonify, request
 from flask_login import current_user
 
 from . import posters
@@ -26,6 +26,22 @@ bp = Blueprint("checkins", __name__)
 
 # A device clock this far ahead of the server is not trusted for the record's day.
 MAX_CLOCK_AHEAD = timedelta(minutes=10)
+
+
+def trusted_time(record: dict) -> datetime:
+    """The time to count the record at (PITFALLS 27). A record is flagged, not refused, when
+    the phone's clock is wrong: its claimed recorded_at is kept as sent beside received_at,
+    and refusing it would leave it stuck in the outbox of a phone the cadre cannot fix.
+
+    In a sync batch that said when it was sent, a phone clock off by more than the skew is
+    corrected by that offset (a phone two days behind still counts today's visit today);
+    otherwise a time ahead of the server's beyond the skew is replaced by the server's."""
+    recorded = parse_time(record["recorded_at"])
+    now = now_utc()
+    offset = g.get("clock_offset") if has_request_context() else None
+    if offset is not None:
+        return min(recorded + offset, now)
+    return now if recorded - now > MAX_CLOCK_AHEAD else recorded
 
 
 def payload_hash(user_id: int, fields: dict) -> str:
@@ -70,8 +86,8 @@ def record_checkin(db: sqlite_utils.Database, user_id: int, record: dict,
                "location": location or None}
     digest = payload_hash(user_id, content)
     received = now_utc()
-    clock_flag = recorded - received > MAX_CLOCK_AHEAD
-    trusted = received if clock_flag else recorded
+    trusted = trusted_time(record)
+    clock_flag = trusted != recorded
     day = local_day(trusted, config["TIMEZONE"])
     with write_transaction(db):
         existing = db.execute("SELECT payload_hash FROM checkins WHERE id = ?",
@@ -110,11 +126,10 @@ def record_checkin(db: sqlite_utils.Database, user_id: int, record: dict,
 def record_checkout(db: sqlite_utils.Database, user_id: int, record: dict,
                     device_id: str | None = None) -> tuple[str, dict]:
     """Close the user's own check-in; return (status, the check-in row)."""
-    recorded = parse_time(record["recorded_at"])
     digest = payload_hash(user_id, {"checkin_id": record["checkin_id"],
                                     "recorded_at": record["recorded_at"]})
     received = now_utc()
-    trusted = received if recorded - received > MAX_CLOCK_AHEAD else recorded
+    trusted = trusted_time(record)
     with write_transaction(db):
         existing = db.execute("SELECT checkin_id, payload_hash FROM checkouts WHERE id = ?",
                               [record["id"]]).fetchone()

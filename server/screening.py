@@ -25,13 +25,13 @@ from . import places
 from .audit import audit
 from .auth import User, mask_phone, require_place_in_scope, require_role, scope_paths
 from .cadres import NO, YES, decode_csv
-from .checkins import MAX_CLOCK_AHEAD, payload_hash
+from .checkins import payload_hash, trusted_time  # noqa: F401 (trusted_time: the other modules')
 from .db import get_db, write_transaction
 from .errors import ApiError, json_body, query_int, validate
 from .i18n import t
 from .idcard import mask_id_number, parse_id_card
-from .screening_counts import count_screening_visit
-from .timeutil import local_day, now_utc, parse_time, today, utc_text
+from .summaries import count_screening_visit
+from .timeutil import local_day, now_utc, today, utc_text
 
 bp = Blueprint("screening", __name__)
 
@@ -53,16 +53,6 @@ def field_error(path: str, key: str, rule: str, **params) -> dict:
 def fail(status: int, code: str, path: str, rule: str | None = None):
     """An ApiError pointing at one field, with the message of `code`."""
     return ApiError(status, code, fields=[field_error(path, code, rule or code)])
-
-
-def trusted_time(record: dict) -> datetime:
-    """The time to count the record at: its recorded_at, or the server's time when the phone's
-    clock is ahead beyond the skew. Such a record is flagged, not refused (PITFALLS 27): its
-    claimed recorded_at is stored as sent beside received_at, and refusing it would leave it
-    stuck in the outbox of a phone whose clock the cadre cannot fix at the door."""
-    recorded = parse_time(record["recorded_at"])
-    now = now_utc()
-    return now if recorded - now > MAX_CLOCK_AHEAD else recorded
 
 
 def future_date_errors(values: dict[str, str | None]) -> list[dict]:

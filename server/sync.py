@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlite_utils
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from flask_login import current_user
 
 from . import checkins, enterprises, isolation, needs, notices, posters, screening
@@ -21,7 +22,7 @@ from .auth import ROLES, WORKER_ROLES, User, require_role
 from .db import get_db, write_transaction
 from .errors import ApiError, validate, validation_errors
 from .i18n import t
-from .timeutil import now_utc, today, utc_text
+from .timeutil import now_utc, parse_time, today, utc_text
 
 bp = Blueprint("sync", __name__)
 
@@ -115,10 +116,26 @@ def sync():
     validate("sync", {**body, "records": [] if isinstance(records, list) else records})
     db = get_db()
     device_id = body.get("device_id")
+    offset = _clock_offset(body.get("sent_at"))
+    if offset is not None:
+        g.clock_offset = offset  # checkins.trusted_time corrects each record's time by it
     with write_transaction(db):
         results = [sync_record(db, current_user, record, device_id)
                    for record in body["records"]]
-    return jsonify({"results": results, "server_time": utc_text(now_utc())})
+    answer = {"results": results, "server_time": utc_text(now_utc())}
+    if offset is not None:
+        answer["clock_offset_seconds"] = round(offset.total_seconds())  # the phone warns its user
+    return jsonify(answer)
+
+
+def _clock_offset(sent_at: str | None) -> timedelta | None:
+    """Server time minus the phone's, from when the phone says it sent the batch; None when
+    unknown or within the skew a phone's clock may have (PITFALLS 27)."""
+    sent = parse_time(sent_at) if sent_at else None
+    if sent is None:
+        return None
+    offset = now_utc() - sent
+    return offset if abs(offset) > checkins.MAX_CLOCK_AHEAD else None
 
 
 @bp.get("/api/sync/changes")

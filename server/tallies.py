@@ -24,7 +24,8 @@ from .checkins import checkin_json, get_checkin
 from .db import get_db
 from .errors import ApiError, query_int
 from .idcard import mask_id_number
-from .screening_counts import FEVER, screening_counts
+from .summaries import CHECKIN_COLUMNS, FEVER, household_counts, isolation_done, summary_rows
+from .summaries import COLUMNS as SCREENING_COLUMNS
 from .timeutil import now_utc, today, utc_text
 
 bp = Blueprint("tallies", __name__)
@@ -193,6 +194,8 @@ TALLY_FIELDS: list[tuple[str, str]] = [
     ("problems_raised", "企业问题新增"),
     ("problems_solved", "企业问题解决(企业确认)"),
 ]
+
+
 def day_bounds_utc(day: str, zone: str) -> tuple[datetime, datetime]:
     """The UTC start and end of a local day: compare stored UTC texts against these."""
     start = datetime.combine(date.fromisoformat(day), datetime.min.time(), ZoneInfo(zone))
@@ -219,26 +222,9 @@ def _local_day_sql(column: str, days: list[str], zone: str) -> str | None:
     return f"date({column}, '{int(offsets.pop().total_seconds()):+d} seconds')"
 
 
-class _Plans:
-    """The planned visits of isolation cases (as isolation.schedule plans them): each day from
-    the start to the end or the plan's last day, every slot of the policy."""
-
-    def __init__(self) -> None:
-        self._rules: dict[str, tuple[int, tuple[str, ...]]] = {}
-
-    def plan(self, case) -> tuple[str, str, tuple[str, ...]]:
-        """(first day, last day, slots)."""
-        snapshot = case["policy_snapshot"]
-        if snapshot not in self._rules:  # cases share their policy's snapshot: parse it once
-            rules = json.loads(snapshot)
-            self._rules[snapshot] = (sum(p["days"] for p in rules["phases"]), tuple(rules["slots"]))
-        total, slots = self._rules[snapshot]
-        last = (date.fromisoformat(case["starts_on"]) + timedelta(days=total - 1)).isoformat()
-        return case["starts_on"], min(case["ended_on"] or case["planned_end"], last), slots
-
-
 def _add_span(diff: list[int], lo: int, hi: int, value: int = 1) -> None:
-    """Add `value` to days lo..hi-1 of a difference array (summed up by `_spans`)."""
+    """Add `value` to days lo..hi-1 (clamped to the period) of a difference array."""
+    lo, hi = max(lo, 0), min(hi, len(diff) - 1)
     if lo < hi:
         diff[lo] += value
         diff[hi] -= value
@@ -252,77 +238,69 @@ def _spans(diff: list[int]) -> list[int]:
     return values
 
 
+# The last planned day of an isolation case, as isolation.schedule plans it: the end (or the
+# planned end), and no later than the policy's phases reach.
+_PLAN_LAST = """min(coalesce(c.ended_on, c.planned_end), date(c.starts_on,
+    ((SELECT sum(json_extract(p.value, '$.days')) FROM json_each(c.policy_snapshot, '$.phases') p)
+     - 1) || ' days'))"""
+
+
 def _isolation_numbers(db, numbers: dict, community_ids: list[int], days: list[str], args: dict,
                        local_now: datetime) -> None:
     """New, active, released and transferred cases; planned isolation visits due, done and
-    overdue. Visits done are counted in SQL; the rest comes from one row per case."""
+    overdue. Visits done come from the summary table; the rest from one row per case, whose
+    days SQL turns into positions in the period (index = day - first day)."""
     from .isolation import SLOT_DEADLINES
 
     n = len(days)
     today_, clock = local_now.date().isoformat(), local_now.time()
-    active = {c: [0] * (n + 1) for c in community_ids}
-    due = {c: [0] * (n + 1) for c in community_ids}
-    plans, today_slots = [], {}
-    planner = _Plans()
-    for case in db.execute(
-            f"""SELECT id, community_id, starts_on, ended_on, end_outcome, planned_end,
-                  policy_snapshot FROM isolation_cases WHERE community_id {_IN_IDS}
+    diffs = {key: {c: [0] * (n + 1) for c in community_ids}
+             for key in ("cases_new", "cases_active", "cases_released", "cases_transferred",
+                         "isolation_visits_due")}
+    new, active, released, transferred, due = diffs.values()
+    position = "CAST(julianday({}) - julianday(:first) AS INTEGER)"
+    plans: dict[str, tuple[int, int]] = {}  # policy snapshot → (days planned, slots a day)
+    for c, start, end, planned_end, outcome, snapshot in db.execute(
+            f"""SELECT community_id, {position.format('starts_on')}, {position.format('ended_on')},
+                  {position.format('planned_end')}, end_outcome, policy_snapshot
+                FROM isolation_cases WHERE community_id {_IN_IDS}
                 AND starts_on <= :last AND (ended_on IS NULL OR ended_on >= :first)""", args):
-        case = dict(zip(("id", "community_id", "starts_on", "ended_on", "end_outcome",
-                         "planned_end", "policy_snapshot"), case, strict=True))
-        c = case["community_id"]
-        if (c, case["starts_on"]) in numbers:
-            numbers[c, case["starts_on"]]["cases_new"] += 1
-        if (c, case["ended_on"]) in numbers and case["end_outcome"] in ("released", "transferred"):
-            numbers[c, case["ended_on"]][f"cases_{case['end_outcome']}"] += 1
-        start = bisect_left(days, case["starts_on"])
-        _add_span(active[c], start, bisect_left(days, case["ended_on"]) if case["ended_on"] else n)
-        first, last, slots = planner.plan(case)
-        if first > last:
-            continue
-        _add_span(due[c], start, bisect_right(days, last), len(slots))
-        plans.append([case["id"], c, first, last, " ".join(slots)])
-        if first <= today_ <= last and (c, today_) in numbers:
-            today_slots[case["id"]] = (c, [s for s in slots if SLOT_DEADLINES[s] is not None
-                                           and clock >= SLOT_DEADLINES[s]])
+        if snapshot not in plans:  # cases share their policy's snapshot: read it once
+            rules = json.loads(snapshot)
+            plans[snapshot] = (sum(p["days"] for p in rules["phases"]), len(rules["slots"]))
+        length, slots = plans[snapshot]
+        _add_span(new[c], start, start + 1)
+        _add_span(active[c], start, n if end is None else end)
+        last = min(planned_end if end is None else end, start + length - 1)
+        _add_span(due[c], start, last + 1, slots)
+        if outcome == "released":
+            _add_span(released[c], end, end + 1)
+        elif outcome == "transferred":
+            _add_span(transferred[c], end, end + 1)
+    done = isolation_done(db, community_ids, days[0], days[-1])  # kept by triggers
     for c in community_ids:
-        for day, value, planned in zip(days, _spans(active[c]), _spans(due[c]), strict=True):
-            numbers[c, day]["cases_active"] = value
-            numbers[c, day]["isolation_visits_due"] = planned
-    # a planned visit is done when a visit names its day and slot
-    for c, day, done in db.execute(
-            """WITH p AS MATERIALIZED (
-                 SELECT json_extract(value, '$[0]') AS case_id,
-                   json_extract(value, '$[1]') AS community,
-                   max(json_extract(value, '$[2]'), :first) AS first,
-                   min(json_extract(value, '$[3]'), :last) AS last,
-                   ' ' || json_extract(value, '$[4]') || ' ' AS slots
-                 FROM json_each(:plans))
-               SELECT community, due_day, count(*) FROM (
-                 SELECT DISTINCT p.community, v.case_id, v.due_day, v.slot
-                 FROM p JOIN isolation_visits v ON v.case_id = p.case_id
-                   AND v.due_day BETWEEN p.first AND p.last
-                 WHERE instr(p.slots, ' ' || v.slot || ' '))
-               GROUP BY community, due_day""", {**args, "plans": json.dumps(plans)}):
-        row = numbers[c, day]
-        row["isolation_visits_done"] = done
-        if day < today_:
-            row["isolation_visits_overdue"] = row["isolation_visits_due"] - done
-    for day in days:
-        if day >= today_:
-            break
-        for c in community_ids:  # past days with nothing done: every planned visit is overdue
+        columns = [(key, _spans(diffs[key][c])) for key in diffs]
+        for index, day in enumerate(days):
             row = numbers[c, day]
-            if not row["isolation_visits_done"]:
-                row["isolation_visits_overdue"] = row["isolation_visits_due"]
-    if today_slots:  # today: the slots whose deadline has passed and that no visit names
-        visited = set(db.execute(
-            """SELECT case_id, slot FROM isolation_visits WHERE due_day = ?
-               AND case_id IN (SELECT value FROM json_each(?))""",
-            [today_, json.dumps(list(today_slots))]))
-        for case_id, (c, late) in today_slots.items():
-            numbers[c, today_]["isolation_visits_overdue"] += sum(
-                (case_id, slot) not in visited for slot in late)
+            for key, values in columns:
+                row[key] = values[index]
+            row["isolation_visits_done"] = done.get((c, day), 0)
+            if day < today_:  # a planned visit of a past day not done is overdue
+                row["isolation_visits_overdue"] = row["isolation_visits_due"] - row[
+                    "isolation_visits_done"]
+    late = [slot for slot, deadline in SLOT_DEADLINES.items()
+            if deadline is not None and clock >= deadline]
+    if today_ in days and late:  # today: the slots past their deadline that no visit names
+        for c, overdue in db.execute(
+                f"""SELECT c.community_id, count(*) FROM isolation_cases c
+                    JOIN json_each(c.policy_snapshot, '$.slots') s
+                    WHERE c.community_id {_IN_IDS} AND c.starts_on <= :today
+                    AND :today <= {_PLAN_LAST} AND s.value IN (SELECT value FROM json_each(:late))
+                    AND NOT EXISTS (SELECT 1 FROM isolation_visits v WHERE v.case_id = c.id
+                                    AND v.due_day = :today AND v.slot = s.value)
+                    GROUP BY c.community_id""",
+                {**args, "today": today_, "late": json.dumps(late)}):
+            numbers[c, today_]["isolation_visits_overdue"] = overdue
 
 
 def _watch_hours(db, numbers: dict, community_ids: list[int], days: list[str], args: dict,
@@ -338,16 +316,19 @@ def _watch_hours(db, numbers: dict, community_ids: list[int], days: list[str], a
         f"SELECT id, community_id FROM checkpoints WHERE community_id {_IN_IDS}", args))
     covered = {c: [0.0] * n for c in set(checkpoints.values())}
 
-    def add(community_id: int, begin: float, finish: float) -> None:
+    def add(hours: list[float], begin: float, finish: float) -> None:
         """Spread one stretch of watch over the days it touches."""
-        index = max(bisect_right(starts, begin) - 1, 0)
-        hours = covered[community_id]
+        index = bisect_right(starts, begin) - 1
+        if index < 0:
+            index = 0
         while index < n and starts[index] < finish:
-            part = min(finish, ends[index]) - max(begin, starts[index])
+            lo, hi = starts[index], ends[index]
+            part = (finish if finish < hi else hi) - (begin if begin > lo else lo)
             if part > 0:
                 hours[index] += part
             index += 1
 
+    # Ordered by checkpoint and start, overlapping watches merge into one stretch as they come.
     current, begin, finish = None, 0.0, 0.0
     for checkpoint_id, start, stop in db.execute(
             f"""SELECT c.checkpoint_id, {_hours_sql('c.recorded_utc')}, {_hours_sql('o.recorded_utc')}
@@ -357,15 +338,17 @@ def _watch_hours(db, numbers: dict, community_ids: list[int], days: list[str], a
                 ORDER BY c.checkpoint_id, c.recorded_utc""",
             {"checkpoints": json.dumps(list(checkpoints)), "hi": utc_text(bounds[-1]),
              "lo": utc_text(bounds[0] - MAX_SHIFT)}):
-        stop = start + limit if stop is None else min(stop, start + limit)
+        limited = start + limit
+        stop = limited if stop is None or stop > limited else stop
         if checkpoint_id == current and start <= finish:
-            finish = max(finish, stop)  # overlapping watches: counted once
+            if stop > finish:
+                finish = stop
             continue
         if current is not None:
-            add(checkpoints[current], begin, finish)
+            add(covered[checkpoints[current]], begin, finish)
         current, begin, finish = checkpoint_id, start, stop
     if current is not None:
-        add(checkpoints[current], begin, finish)
+        add(covered[checkpoints[current]], begin, finish)
     spans = [max(hi - lo, 0.0) for lo, hi in zip(starts, ends, strict=False)]
     count = Counter(checkpoints.values())
     for c, hours in covered.items():
@@ -383,9 +366,8 @@ def community_tallies(db: sqlite_utils.Database, community_ids: list[int], days:
                       zone: str, now: datetime | None = None) -> dict[tuple[int, str], dict]:
     """Every number of each community's local day, {(community_id, day): numbers}, for
     consecutive `days`. Each kind of record is counted by one set-based query over all the
-    communities and days, so a district's month costs little more than one community's day:
-    the screening numbers come from the summary table (screening_counts.py), the rest from
-    indexed queries that return one row per community and day (or per case, per checkpoint)."""
+    communities and days: the screening and check-in numbers and the households come from
+    the summary tables (summaries.py), the rest from indexed queries over the period."""
     now = now or now_utc()
     first, last = days[0], days[-1]
     keys = [key for key, _ in TALLY_FIELDS]
@@ -394,15 +376,12 @@ def community_tallies(db: sqlite_utils.Database, community_ids: list[int], days:
 
     def put(rows, *columns: str) -> None:
         for community_id, day, *values in rows:
-            if (community_id, day) in numbers:
-                numbers[community_id, day].update(zip(columns, values, strict=True))
+            numbers[community_id, day].update(zip(columns, values, strict=True))
 
     # screening: the summary table, kept current by the write path
-    for key, counts in screening_counts(db, community_ids, first, last).items():
-        numbers[key].update(counts)
+    put(summary_rows(db, "daily_screening_counts", SCREENING_COLUMNS, args), *SCREENING_COLUMNS)
     # households in the round: the community's households on each day a round is open
-    households = dict(db.execute(f"""SELECT community_id, count(*) FROM households
-        WHERE deleted_at IS NULL AND community_id {_IN_IDS} GROUP BY community_id""", args))
+    households = household_counts(db, community_ids)
     for community_id, starts_on, ends_on in db.execute(
             f"""SELECT community_id, starts_on, ends_on FROM screening_rounds
                 WHERE community_id {_IN_IDS} AND starts_on <= :last AND ends_on >= :first""", args):
@@ -423,35 +402,35 @@ def community_tallies(db: sqlite_utils.Database, community_ids: list[int], days:
         else:
             for community_id, moment in db.execute(f"SELECT community_id, {column} {where}", params):
                 numbers[community_id, days[bisect_right(texts, moment) - 1]][key] += 1
-    # cadres assigned on each day (once each, however many assignments they hold)
-    assigned: dict[tuple[int, int], list] = {}
-    for community_id, user_id, starts_on, ends_on in db.execute(
-            f"""SELECT DISTINCT community_id, user_id, starts_on, ends_on FROM assignments
-                WHERE community_id {_IN_IDS} AND starts_on <= :last
-                AND (ends_on IS NULL OR ends_on >= :first)""", args):
-        assigned.setdefault((community_id, user_id), []).append(
-            (bisect_left(days, starts_on), bisect_right(days, ends_on) if ends_on else len(days)))
+    # cadres assigned on each day, once each: cadres with one assignment in the community
+    # come grouped by its dates; the few with several are merged here
     diffs = {c: [0] * (len(days) + 1) for c in community_ids}
-    for (community_id, _), spans in assigned.items():
-        if len(spans) == 1:
-            _add_span(diffs[community_id], *spans[0])
-            continue
-        covered = set()
-        for lo, hi in spans:
-            covered.update(range(lo, hi))
+    several: dict[tuple[int, int], set[int]] = {}
+    for community_id, starts_on, ends_on, count, user_id in db.execute(
+            f"""WITH a AS (SELECT DISTINCT community_id, user_id, starts_on, ends_on
+                           FROM assignments WHERE community_id {_IN_IDS} AND starts_on <= :last
+                           AND (ends_on IS NULL OR ends_on >= :first)),
+                m AS (SELECT community_id, user_id FROM a GROUP BY community_id, user_id
+                      HAVING count(*) > 1)
+                SELECT community_id, starts_on, ends_on, count(*), NULL FROM a
+                WHERE (community_id, user_id) NOT IN m GROUP BY community_id, starts_on, ends_on
+                UNION ALL
+                SELECT community_id, starts_on, ends_on, 1, user_id FROM a
+                WHERE (community_id, user_id) IN m""", args):
+        lo = bisect_left(days, starts_on)
+        hi = bisect_right(days, ends_on) if ends_on else len(days)
+        if user_id is None:
+            _add_span(diffs[community_id], lo, hi, count)
+        else:
+            several.setdefault((community_id, user_id), set()).update(range(lo, hi))
+    for (community_id, _), covered in several.items():
         for index in covered:
             _add_span(diffs[community_id], index, index + 1)
     for community_id, diff in diffs.items():
         for day, value in zip(days, _spans(diff), strict=True):
             numbers[community_id, day]["cadres_assigned"] = value
-    # cadres reported and on watch, check-ins flagged (a covering index: no table reads)
-    put(db.execute(
-        f"""SELECT community_id, local_day, count(DISTINCT user_id),
-              count(DISTINCT CASE WHEN checkpoint_id IS NOT NULL THEN user_id END),
-              sum(outside_assignment)
-            FROM checkins WHERE community_id {_IN_IDS} AND local_day BETWEEN :first AND :last
-            GROUP BY community_id, local_day""", args),
-        "cadres_reported", "cadres_on_watch", "checkins_flagged")
+    # cadres reported and on watch, check-ins flagged: the summary table, kept by triggers
+    put(summary_rows(db, "daily_checkin_counts", CHECKIN_COLUMNS, args), *CHECKIN_COLUMNS)
     _watch_hours(db, numbers, community_ids, days, args, bounds, now)
     # mobilisation: tickets of enterprises in the community, raised / confirmed solved that day
     for key, column in (("problems_raised", "raised_on"), ("problems_solved", "confirmed_on")):
@@ -490,21 +469,14 @@ def tally_report(db: sqlite_utils.Database, node: dict, first: str, last: str, z
     previous = (date.fromisoformat(first) - timedelta(days=1)).isoformat()
     keys = [key for key, _ in TALLY_FIELDS]
     numbers = community_tallies(db, [c["id"] for c in communities], [previous, *days], zone, now)
-    rows: list[dict] = []
-    totals = {day: dict.fromkeys(keys, 0) for day in [previous, *days]}
-    for community in communities:
-        place = {"id": community["id"], "name": community["name"]}
-        town = towns.get(community["parent_id"], "")
-        for day in [previous, *days]:
-            values = numbers[community["id"], day]
-            total = totals[day]
-            for key in keys:
-                total[key] += values[key]
-            if day != previous:
-                rows.append({"community": place, "town": town, "day": day, **values})
-    for total in totals.values():
+    rows = [{"community": {"id": c["id"], "name": c["name"]}, "town": towns.get(c["parent_id"], ""),
+             "day": day, **numbers[c["id"], day]} for c in communities for day in days]
+    totals = {}
+    for day in [previous, *days]:
+        of_day = [numbers[c["id"], day] for c in communities]
+        totals[day] = {key: sum(r[key] for r in of_day) for key in keys}
         for key in ("checkpoint_hours_covered", "checkpoint_hours_uncovered"):
-            total[key] = round(total[key], 2)
+            totals[day][key] = round(totals[day][key], 2)
     return {"place": {k: node[k] for k in ("id", "name", "kind")}, "from": first, "to": last,
             "fields": [{"key": k, "title": title, "records": True} for k, title in TALLY_FIELDS],
             "links": {"records": RECORDS_URL},

@@ -91,6 +91,31 @@ def test_device_and_times_are_stored(as_user, poster_token, db):
                                 [PHONES["cadre_A"]]).fetchone()[0]
 
 
+def test_a_phone_clock_days_behind_is_corrected_by_the_batchs_sent_at(as_user, poster_token, db):
+    """PITFALLS 27: the phone says when it sent the batch; the server corrects and flags."""
+    api = as_user("cadre_A")
+    behind = timedelta(days=2, hours=3)
+    phone_now = datetime.now(SHANGHAI) - behind
+    record = checkin_record(poster_token("A"), when=phone_now - timedelta(minutes=5))
+    response = api.post("/api/sync", json={"device_id": "phone-1", "sent_at": shanghai_time(phone_now),
+                                           "records": [record]})
+    assert response.json["results"][0]["status"] == "created"
+    assert abs(response.json["clock_offset_seconds"] - behind.total_seconds()) < 60
+    row = db.execute("SELECT recorded_at, recorded_utc, local_day, clock_flag FROM checkins").fetchone()
+    assert row[0] == record["recorded_at"]  # the phone's claim is kept as sent
+    today = datetime.now(SHANGHAI)
+    assert row[2] == (today - timedelta(minutes=5)).date().isoformat()  # counted on the real day
+    assert row[3] == 1
+    # A batch from a phone whose clock is right is taken as it is.
+    good = checkin_record(poster_token("A", "gateA"), when=today - timedelta(hours=1))
+    response = api.post("/api/sync", json={"sent_at": shanghai_time(), "records": [good]})
+    assert "clock_offset_seconds" not in response.json
+    assert db.execute("SELECT local_day, clock_flag FROM checkins WHERE id = ?",
+                      [good["id"]]).fetchone() == ((today - timedelta(hours=1)).date().isoformat(), 0)
+    bad = api.post("/api/sync", json={"sent_at": "yesterday", "records": []})
+    assert bad.status_code == 422 and bad.json["error"]["fields"][0]["path"] == "/sent_at"
+
+
 def test_needs_login_and_csrf(app, anon, poster_token, db):
     response = sync(anon, [checkin_record(poster_token("A"))])
     assert response.status_code == 401

@@ -11,7 +11,17 @@ from helpers import SHANGHAI, build_world, new_id, shanghai_time
 from server import migrations
 from server.db import connect, init_db
 from server.retention import anonymise
-from server.screening_counts import COLUMNS, recount_screening, stored_counts
+from server.summaries import (
+    CHECKIN_COLUMNS,
+    COLUMNS,
+    checkin_counts,
+    household_counts,
+    isolation_done,
+    recount_checkins,
+    recount_households,
+    recount_screening,
+    stored_counts,
+)
 from server.tallies import (
     TALLY_FIELDS,
     community_tallies,
@@ -214,6 +224,30 @@ def test_v6_migration_backfills_from_existing_visits(tmp_path, monkeypatch):
         insert("c", "hhA2", "2026-03-01", "refused")
         insert("d", "hhA2", "2026-03-02", "answered", corrects="c", residents=[("resA3", 36.9)])
         insert("e", "hhB1", "2026-03-02", "nobody_home")
+        db.execute("INSERT INTO posters (id, community_id, manual_code, issued_at) "
+                   "VALUES ('p', ?, '12345678', ?)", [world["A"], stamp])
+        for checkin_id, user, flagged in (("k1", "cadre_A", 0), ("k2", "cadre_A", 0),
+                                          ("k3", "cadre_B", 1)):
+            db.execute("""INSERT INTO checkins (id, user_id, poster_id, community_id, recorded_at,
+                              recorded_utc, local_day, received_at, outside_assignment,
+                              payload_hash) VALUES (?,?,'p',?,?,?,'2026-03-01',?,?,'h')""",
+                       [checkin_id, world[user], world["A"], stamp, stamp, stamp, flagged])
+        rules = db.execute("SELECT rules FROM isolation_policies WHERE id = ?",
+                           [world["policy9"]]).fetchone()[0]  # 7 days, morning and evening
+        db.execute("""INSERT INTO isolation_cases (id, resident_id, household_id, community_id,
+                          reason, kind, starts_on, planned_end, policy_snapshot, created_by,
+                          recorded_at, received_at, updated_at, ended_on, payload_hash)
+                      VALUES ('case', ?, ?, ?, 'close_contact', 'home_isolation', '2026-03-01',
+                              '2026-03-07', ?, ?, ?, ?, ?, '2026-03-02', 'h')""",
+                   [world["resA1"], world["hhA1"], world["A"], rules, world["admin"], stamp,
+                    stamp, stamp])
+        for n, (day, slot) in enumerate((("2026-03-01", "morning"), ("2026-03-01", "morning"),
+                                         ("2026-03-01", "evening"), ("2026-03-02", "morning"),
+                                         ("2026-03-03", "morning"))):  # the last after the end
+            db.execute("""INSERT INTO isolation_visits (id, case_id, user_id, due_day, slot,
+                              recorded_at, recorded_utc, local_day, received_at, payload_hash)
+                          VALUES (?, 'case', ?, ?, ?, ?, ?, ?, ?, 'h')""",
+                       [f"iv{n}", world["cadre_A"], day, slot, stamp, stamp, day, stamp])
     db.close()
     monkeypatch.undo()
     assert init_db(path) == len(migrations.MIGRATIONS) >= 6
@@ -224,6 +258,14 @@ def test_v6_migration_backfills_from_existing_visits(tmp_path, monkeypatch):
         "residents_screened": 3, "residents_fever_or_symptoms": 1}
     assert stored_counts(db, world["A"], "2026-03-02")["households_answered"] == 1
     assert stored_counts(db, world["B"], "2026-03-02")["households_nobody_home"] == 1
+    assert household_counts(db, [world["A"], world["B"], world["C"]]) == {world["A"]: 2,
+                                                                         world["B"]: 1}
+    assert checkin_counts(db, [world["A"]], "2026-03-01", "2026-03-01") == {
+        (world["A"], "2026-03-01"): {"cadres_reported": 2, "cadres_on_watch": 0,
+                                     "checkins_flagged": 1}}
+    assert assert_checkins_agree(db) == 1
+    assert isolation_done(db, [world["A"]], "2026-03-01", "2026-03-03") == {
+        (world["A"], "2026-03-01"): 2, (world["A"], "2026-03-02"): 1}
     plan = db.execute("EXPLAIN QUERY PLAN SELECT 1 FROM screening_visits x "
                       "WHERE x.corrects_id = 'a'").fetchall()
     assert "screening_visits_corrects" in str(plan)
@@ -292,32 +334,72 @@ def test_district_report_equals_the_one_day_tally(as_user, world, db, app, poste
             assert totals[d][key] == round(sum(single[c, d][key] for c in "ABC"), 2)
 
 
-def test_isolation_numbers_follow_the_schedule(as_user, world, db, app, poster_token):
-    """Visits due, done and overdue per day, counted set-wise, equal a count over each case's
-    schedule (isolation.schedule) at any time of day, before and after the deadlines."""
+KEYS = ("isolation_visits_due", "isolation_visits_done", "isolation_visits_overdue")
+
+
+def scheduled(db, window: list[str], now: datetime) -> dict[str, list[int]]:
+    """Due, done and overdue per day counted over each case's schedule (isolation.schedule)."""
     from server.isolation import schedule, visits_of
 
+    expected = {d: [0, 0, 0] for d in window}
+    for row in db.query("SELECT * FROM isolation_cases"):
+        for entry in schedule(row, visits_of(db, row["id"]), now, ZONE):
+            if entry["day"] in expected:
+                counts = expected[entry["day"]]
+                counts[0] += 1
+                counts[1] += entry["status"] == "done"
+                counts[2] += entry["status"] == "overdue"
+    return expected
+
+
+def tallied(db, community_id: int, window: list[str], now: datetime) -> dict[str, list[int]]:
+    numbers = community_tallies(db, [community_id], window, ZONE, now)
+    return {d: [numbers[community_id, d][k] for k in KEYS] for d in window}
+
+
+def test_isolation_numbers_follow_the_schedule(as_user, world, db, poster_token):
+    """Visits due, done and overdue per day, from the summary and the cases, equal a count
+    over each case's schedule at any time of day, before and after the deadlines."""
     days, case = _busy_days(as_user, world, poster_token)
     second = {"id": new_id(), "recorded_at": shanghai_time(), "resident_id": world["resA1"],
               "reason": "close_contact", "starts_on": days[1], "policy_id": world["policy9"]}
     assert as_user("committee_A").post("/api/isolation/cases", json=second).status_code == 201
-    cases = list(db.query("SELECT * FROM isolation_cases"))
     start = datetime.fromisoformat(days[0] + "T00:00:00+08:00")
     window = [(start + timedelta(days=n)).date().isoformat() for n in range(-2, 24)]
-    keys = ("isolation_visits_due", "isolation_visits_done", "isolation_visits_overdue")
     for hours in (0, 11, 12, 23, 35, 36, 24 * 15, 24 * 40):
         now = start + timedelta(hours=hours)
-        expected = {d: [0, 0, 0] for d in window}
-        for row in cases:
-            for entry in schedule(row, visits_of(db, row["id"]), now, ZONE):
-                if entry["day"] in expected:
-                    counts = expected[entry["day"]]
-                    counts[0] += 1
-                    counts[1] += entry["status"] == "done"
-                    counts[2] += entry["status"] == "overdue"
-        numbers = community_tallies(db, [world["A"]], window, ZONE, now)
-        assert {d: [numbers[world["A"], d][k] for k in keys] for d in window} == expected, hours
+        expected = scheduled(db, window, now)
+        assert tallied(db, world["A"], window, now) == expected, hours
         assert sum(v[2] for v in expected.values()) > 0 or hours < 12
+
+
+def test_isolation_summary_follows_policy_slots_and_early_end(as_user, world, db):
+    committee, cadre = as_user("committee_A"), as_user("cadre_A")
+    policy = committee.post("/api/isolation/policies", json={
+        "name": "上午随访五天", "place_id": world["A"],
+        "rules": {"slots": ["morning"], "phases": [{"kind": "home_isolation", "days": 5}]}})
+    assert policy.status_code == 201, policy.json
+    today = datetime.now(SHANGHAI).date()
+    days = [(today - timedelta(days=n)).isoformat() for n in (3, 2, 1)]
+    case = {"id": new_id(), "recorded_at": shanghai_time(), "resident_id": world["resA3"],
+            "reason": "close_contact", "starts_on": days[0],
+            "policy_id": policy.json["policy"]["id"]}
+    assert committee.post("/api/isolation/cases", json=case).status_code == 201
+    for day, slot in ((days[0], "morning"), (days[0], "evening"), (days[1], "morning"),
+                      (days[1], "morning"), (days[2], "morning")):
+        visit = {"id": new_id(), "recorded_at": shanghai_time(), "case_id": case["id"],
+                 "slot": slot, "due_day": day, "temperature": 36.5}
+        assert cadre.post("/api/isolation/visits", json=visit).status_code == 201
+    now = datetime.now(SHANGHAI)
+    # the evening is not planned, the second visit of a morning is the same planned visit
+    assert [v[1] for v in tallied(db, world["A"], days, now).values()] == [1, 1, 1]
+    assert tallied(db, world["A"], days, now) == scheduled(db, days, now)
+    ended = committee.post(f"/api/isolation/cases/{case['id']}/end", json={
+        "base_version": 1, "outcome": "transferred", "ended_on": days[1],
+        "transferred_to": "定点医院"})
+    assert ended.status_code == 200, ended.json
+    assert [v[1] for v in tallied(db, world["A"], days, now).values()] == [1, 1, 0]
+    assert tallied(db, world["A"], days, now) == scheduled(db, days, now)
 
 
 # --- the records behind the numbers -------------------------------------------------------------
@@ -405,3 +487,133 @@ def test_work_record_counts_notices_read(as_user, world):
                          query_string={"sort": "notices_read"}).get_data(as_text=True)
     header, first = text.lstrip("\ufeff").splitlines()[:2]
     assert header.endswith(",已读通知数") and first.startswith("王建国") and first.endswith(",2")
+
+
+# --- the check-in and household summaries (kept by triggers) -------------------------------------
+
+def assert_checkins_agree(db) -> int:
+    days = {tuple(r) for r in db.execute(
+        """SELECT community_id, local_day FROM checkins UNION
+           SELECT community_id, local_day FROM daily_checkin_counts""")}
+    for community_id, day in days:
+        stored = checkin_counts(db, [community_id], day, day).get(
+            (community_id, day), dict.fromkeys(CHECKIN_COLUMNS, 0))
+        assert stored == recount_checkins(db, community_id, day), (community_id, day)
+    return len(days)
+
+
+def test_checkin_summary_equals_recount(as_user, world, db, poster_token):
+    def checkin(api, token, when, status=201, **extra):
+        body = {"id": new_id(), "token": token, "recorded_at": shanghai_time(when), **extra}
+        response = api.post("/api/checkins", json=body)
+        assert response.status_code == status, response.json
+        return body
+
+    cadre, other, stranger = as_user("cadre_A"), as_user("cadre_A2"), as_user("cadre_B")
+    first = checkin(cadre, poster_token("A"), at(1, 23, 30))
+    checkin(cadre, poster_token("A"), at(1, 23, 40), status=200)  # a repeat scan: one check-in
+    checkin(cadre, poster_token("A"), at(2, 0, 30))               # the next day
+    checkin(stranger, poster_token("A"), at(1, 9))                # not assigned to A: flagged
+    watch = checkin(other, poster_token("A", "gateA"), at(1, 20))
+    other.post("/api/checkouts", json={"id": new_id(), "checkin_id": watch["id"],
+                                       "recorded_at": shanghai_time(at(1, 22))})
+    checkin(other, poster_token("A", "gateA2"), at(1, 22, 30))     # on watch again: once
+    records = [{"id": first["id"], "type": "checkin", "recorded_at": first["recorded_at"],
+                "data": {"token": first["token"]}},                # replayed: duplicate
+               {"id": new_id(), "type": "checkin", "recorded_at": shanghai_time(at(3, 8)),
+                "data": {"token": poster_token("B")}}]
+    results = stranger.post("/api/sync", json={"device_id": "p", "records": records}).json
+    assert [r["status"] for r in results["results"]][1] == "created"
+    cadre.post("/api/sync", json={"device_id": "p", "records": records[:1]})
+    assert assert_checkins_agree(db) == 3
+    day1 = checkin_counts(db, [world["A"]], "2026-03-01", "2026-03-01")[world["A"], "2026-03-01"]
+    assert day1 == {"cadres_reported": 3, "cadres_on_watch": 1, "checkins_flagged": 1}
+    # Whoever writes, the trigger keeps the summary: a row removed by hand is counted out.
+    db.execute("DELETE FROM checkouts")
+    db.execute("DELETE FROM checkins WHERE user_id = ?", [world["cadre_B"]])
+    db.conn.commit()
+    assert assert_checkins_agree(db) == 3
+    assert checkin_counts(db, [world["A"]], "2026-03-01", "2026-03-01")[
+        world["A"], "2026-03-01"]["checkins_flagged"] == 0
+
+
+def test_household_summary_equals_recount(as_user, world, db, app):
+    committee = as_user("committee_A")
+
+    def agree() -> dict:
+        counts = household_counts(db, [world["A"], world["B"], world["C"]])
+        for key in ("A", "B", "C"):
+            assert counts.get(world[key], 0) == recount_households(db, world[key]), key
+        return counts
+
+    assert agree() == {world["A"]: 2, world["B"]: 1}
+    made = committee.post("/api/households", json={"household_id": new_id(),
+                                                   "grid_id": world["gridA"], "door": "909"})
+    assert made.status_code == 201, made.json
+    synced_household = {"id": new_id(), "type": "household", "recorded_at": shanghai_time(),
+                        "data": {"household_id": new_id(), "grid_id": world["gridA"],
+                                 "door": "910", "base_version": 0}}
+    results = as_user("cadre_A").post("/api/sync", json={"device_id": "p",
+                                                         "records": [synced_household]}).json
+    assert results["results"][0]["status"] == "created", results
+    assert agree()[world["A"]] == 4
+    assert committee.delete(f"/api/households/{world['hhA2']}").status_code == 200
+    committee.post(f"/api/households/{made.json['household']['id']}",
+                   json={"base_version": 1, "notes": "改备注"})  # an edit leaves the count alone
+    assert agree()[world["A"]] == 3
+    numbers = daily_tally_today(app, db, world["A"])
+    assert numbers["households_in_round"] == 3
+    db.execute("UPDATE households SET community_id = ?, grid_id = ? WHERE id = ?",
+               [world["B"], world["gridB"], world["hhA1"]])  # moved by hand: counted over
+    db.conn.commit()
+    assert agree() == {world["A"]: 2, world["B"]: 2}
+
+
+def daily_tally_today(app, db, community_id):
+    with app.app_context():
+        return daily_tally(db, community_id, datetime.now(SHANGHAI).date().isoformat(), ZONE)
+
+
+def test_cadres_assigned_once_each_whatever_their_assignments(world, db, app):
+    from server import cadres
+
+    with app.app_context():
+        # cadre_B: B since 2026-01-01, and A twice over overlapping periods, and once later
+        cadres.assign(db, world["cadre_B"], world["A"], "2026-03-02", "2026-03-04")
+        cadres.assign(db, world["cadre_B"], world["A"], "2026-03-03", "2026-03-05")
+        cadres.assign(db, world["cadre_B"], world["A"], "2026-03-08")
+        cadres.assign(db, world["admin"], world["C"], "2026-03-03", "2026-03-03")
+    days = [f"2026-03-{n:02d}" for n in range(1, 10)]
+    numbers = community_tallies(db, [world["A"], world["C"]], days, ZONE)
+    assert [numbers[world["A"], d]["cadres_assigned"] for d in days] == [3, 4, 4, 4, 4, 3, 3, 4, 4]
+    assert [numbers[world["C"], d]["cadres_assigned"] for d in days] == [0, 0, 1, 0, 0, 0, 0, 0, 0]
+    for day in days:
+        assert numbers[world["A"], day] == daily_tally(db, world["A"], day, ZONE)
+
+
+def test_deliveries_fall_on_their_local_day_in_any_zone(world, db):
+    """Raised and delivered times are UTC; each counts on its local day, with one offset
+    (Shanghai) and across a daylight-saving change (Berlin, 29 March 2026)."""
+    from zoneinfo import ZoneInfo
+
+    moments = ["2026-03-27T22:59:00.000000Z", "2026-03-27T23:00:00.000000Z",
+               "2026-03-28T15:59:59.000000Z", "2026-03-28T16:00:00.000000Z",
+               "2026-03-28T22:30:00.000000Z", "2026-03-29T21:59:00.000000Z",
+               "2026-03-29T22:00:00.000000Z", "2026-03-30T12:00:00.000000Z"]
+    for n, moment in enumerate(moments):
+        db.execute("""INSERT INTO deliveries (id, household_id, community_id, kind, what,
+                          raised_by, raised_at, delivered_at) VALUES (?,?,?,'food','米',?,?,?)""",
+                   [f"d{n}", world["hhA1"], world["A"], world["cadre_A"], moment,
+                    moment if n % 2 else None])
+    db.conn.commit()
+    days = ["2026-03-28", "2026-03-29", "2026-03-30"]
+    for zone in ("Asia/Shanghai", "Europe/Berlin"):
+        def local(text, zone=zone):
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(
+                ZoneInfo(zone)).date().isoformat()
+
+        numbers = community_tallies(db, [world["A"]], days, zone)
+        assert [numbers[world["A"], d]["deliveries_raised"] for d in days] == [
+            sum(local(m) == d for m in moments) for d in days], zone
+        assert [numbers[world["A"], d]["deliveries_done"] for d in days] == [
+            sum(local(m) == d for n, m in enumerate(moments) if n % 2) for d in days], zone

@@ -81,6 +81,14 @@ function row(r, onDiscard) {
   return li;
 }
 
+// The server found this phone's clock off (it corrected the records' times and flagged them).
+function clockWarning(seconds) {
+  if (!seconds) return null;
+  const minutes = Math.round(Math.abs(seconds) / 60);
+  const amount = minutes >= 120 ? t('clock.hours', { n: Math.round(minutes / 60) }) : t('clock.minutes', { n: minutes });
+  return el('p', { class: 'warn', 'data-testid': 'clock-off' }, t(seconds > 0 ? 'clock.behind' : 'clock.ahead', { amount }));
+}
+
 function phaseText(s) {
   if (s.phase === 'offline' && !s.next_try_at) return t('outbox.phase.offline_wait');
   const time = s.next_try_at ? fmtTime(s.next_try_at) : '';
@@ -110,6 +118,7 @@ export function outboxView(storage) {
     storage.quota && storage.usage / storage.quota > 0.8
       ? el('p', { class: 'warn', 'data-testid': 'storage-full' }, t('storage.nearly_full', { pct: Math.round((100 * storage.usage) / storage.quota) })) : null,
     storage.error ? el('p', { class: 'warn', 'data-testid': 'storage-error' }, t(storage.error.kind === 'quota' ? 'storage.quota_start' : 'storage.lost')) : null,
+    clockWarning(sender.status.clock_offset_seconds),
   ];
 
   let alive = true;
@@ -145,7 +154,7 @@ export function outboxView(storage) {
       el('h2', {}, t('outbox.guide_title')),
       el('ul', {}, ['guide1', 'guide2', 'guide3', 'guide4'].map((k) => el('li', {}, t(`outbox.${k}`))))));
   const offChange = outbox.onChange(render);
-  const offStatus = sender.onStatus((s) => { status.textContent = phaseText(s); });
+  const offStatus = sender.onStatus((s) => { status.textContent = phaseText(s); put(warnings, storageWarnings()); });
   render();
   return { node, cleanup: () => { alive = false; offChange(); offStatus(); } };
 }

@@ -1,17 +1,23 @@
-"""The daily screening numbers per community, kept current by the write path (issue 6, point 7).
+"""Summary tables for the tallies (issue 6, point 7): numbers per community and local day kept
+current by the writes, so a district's month is read, not counted from millions of records.
 
-`daily_screening_counts` holds, per community and local day, the numbers the tallies take from
-screening visits, the table that grows to millions of rows: households answered / nobody home /
-refused (distinct households per outcome) and residents screened / with fever or symptoms.
+`daily_screening_counts` holds the numbers the tallies take from screening visits, the table
+that grows to millions of rows: households answered / nobody home / refused (distinct
+households per outcome) and residents screened / with fever or symptoms. A correction replaces
+the visit it corrects in every count. `count_screening_visit` runs in the transaction that
+inserts a visit (live route or sync, both through `screening.store_screening_visit`): for the
+household, on the visit's day and on the corrected visit's day, it takes the household's
+contribution to the counts without the new visit and with it, and adds the difference.
+Contributions are per household, so "distinct households" stays exact however visits and
+corrections interleave. A duplicate or conflicting replay never reaches the insert, so it
+changes nothing.
 
-A correction replaces the visit it corrects in every count. `count_screening_visit` runs in the
-transaction that inserts a visit (live route or sync, both through
-`screening.store_screening_visit`): for the household, on the visit's day and on the corrected
-visit's day, it takes the household's contribution to the counts without the new visit and with
-it, and adds the difference. Contributions are per household, so "distinct households" stays
-exact however visits and corrections interleave. A duplicate or conflicting replay never
-reaches the insert, so it changes nothing. `recount_screening` counts the same numbers from the
-records themselves; the tests prove the two agree.
+`daily_checkin_counts` (cadres reported, on watch, check-ins flagged),
+`daily_isolation_counts` (planned isolation visits done) and `community_household_counts`
+are kept by triggers (server/migrations.py, v6), whoever writes.
+
+The recount_* functions count the same numbers from the records themselves; the tests and
+bench/tally.py prove the two agree.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ FEVER = 37.3
 OUTCOMES = ("answered", "nobody_home", "refused")
 COLUMNS = ("households_answered", "households_nobody_home", "households_refused",
            "residents_screened", "residents_fever_or_symptoms")
+CHECKIN_COLUMNS = ("cadres_reported", "cadres_on_watch", "checkins_flagged")
 
 # A visit counts unless a correction points at it.
 _LIVE = "NOT EXISTS (SELECT 1 FROM screening_visits x WHERE x.corrects_id = v.id{extra})"
@@ -115,6 +122,70 @@ def screening_counts(db: sqlite_utils.Database, community_ids: list[int], first:
         f"""SELECT community_id, local_day, {', '.join(COLUMNS)} FROM daily_screening_counts
             WHERE community_id IN (SELECT value FROM json_each(?))
             AND local_day BETWEEN ? AND ?""", [_json_ids(community_ids), first, last])}
+
+
+def summary_rows(db: sqlite_utils.Database, table: str, columns: tuple[str, ...], args: dict):
+    """(community_id, local_day, *columns) of a daily summary table for the communities
+    (args["ids"], a JSON list) and days args["first"]..args["last"]."""
+    return db.execute(f"""SELECT community_id, local_day, {', '.join(columns)} FROM {table}
+                          WHERE community_id IN (SELECT value FROM json_each(:ids))
+                          AND local_day BETWEEN :first AND :last""", args)
+
+
+def checkin_counts(db: sqlite_utils.Database, community_ids: list[int], first: str,
+                   last: str) -> dict[tuple[int, str], dict]:
+    """{(community_id, day): cadres reported, on watch, check-ins flagged} from the summary."""
+    return {(row[0], row[1]): dict(zip(CHECKIN_COLUMNS, row[2:], strict=True)) for row in db.execute(
+        f"""SELECT community_id, local_day, {', '.join(CHECKIN_COLUMNS)} FROM daily_checkin_counts
+            WHERE community_id IN (SELECT value FROM json_each(?))
+            AND local_day BETWEEN ? AND ?""", [_json_ids(community_ids), first, last])}
+
+
+def recount_checkins(db: sqlite_utils.Database, community_id: int, day: str) -> dict:
+    """The day's check-in numbers counted from the check-ins."""
+    row = db.execute(
+        """SELECT count(DISTINCT user_id),
+             count(DISTINCT CASE WHEN checkpoint_id IS NOT NULL THEN user_id END),
+             coalesce(sum(outside_assignment = 1), 0)
+           FROM checkins WHERE community_id = ? AND local_day = ?""", [community_id, day]).fetchone()
+    return dict(zip(CHECKIN_COLUMNS, row, strict=True))
+
+
+def isolation_done(db: sqlite_utils.Database, community_ids: list[int], first: str,
+                   last: str) -> dict[tuple[int, str], int]:
+    """{(community_id, day): planned isolation visits done} from the summary."""
+    return {(row[0], row[1]): row[2] for row in db.execute(
+        """SELECT community_id, local_day, visits_done FROM daily_isolation_counts
+           WHERE community_id IN (SELECT value FROM json_each(?))
+           AND local_day BETWEEN ? AND ? AND visits_done > 0""",
+        [_json_ids(community_ids), first, last])}
+
+
+def recount_isolation_done(db: sqlite_utils.Database, community_id: int, day: str) -> int:
+    """The planned isolation visits of the day that a visit covers, by isolation.schedule."""
+    from datetime import UTC, datetime
+
+    from .isolation import schedule, visits_of
+
+    done = 0
+    for case in db.query("""SELECT * FROM isolation_cases WHERE community_id = ?
+                            AND starts_on <= ? AND (ended_on IS NULL OR ended_on >= ?)""",
+                         [community_id, day, day]):
+        done += sum(entry["day"] == day and entry["status"] == "done"  # whatever the clock
+                    for entry in schedule(case, visits_of(db, case["id"]), datetime.now(UTC), "UTC"))
+    return done
+
+
+def household_counts(db: sqlite_utils.Database, community_ids: list[int]) -> dict[int, int]:
+    """{community_id: households not deleted} from the summary."""
+    return dict(db.execute(
+        """SELECT community_id, households FROM community_household_counts
+           WHERE community_id IN (SELECT value FROM json_each(?))""", [_json_ids(community_ids)]))
+
+
+def recount_households(db: sqlite_utils.Database, community_id: int) -> int:
+    return db.execute("SELECT count(*) FROM households WHERE community_id = ? "
+                      "AND deleted_at IS NULL", [community_id]).fetchone()[0]
 
 
 def _json_ids(ids: list[int]) -> str:
