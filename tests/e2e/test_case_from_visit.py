@@ -9,21 +9,10 @@ from __future__ import annotations
 
 import re
 
+from browser_helpers import DEMO_PASSWORD, OUTBOX, get, offline_copy
 from playwright.sync_api import expect
 
-DEMO_PASSWORD = "demo1234"
 CADRE = "13800000022"
-OUTBOX = "import('/outbox.js')"
-
-
-def get(context, url):
-    response = context.request.get(url)
-    assert response.ok, response.text()
-    return response.json()
-
-
-def offline_copy(page, name):
-    return page.evaluate(f"{OUTBOX}.then((m) => m.getOffline('{name}'))")
 
 
 def test_home_isolation_visit_opens_a_case_offline(phone):

@@ -1,18 +1,11 @@
 """A cadre scans a poster, logs in there, reports, and sees it; the committee sees it too."""
 
+from browser_helpers import DEMO_PASSWORD, api_login
 from playwright.sync_api import expect
 
-DEMO_PASSWORD = "demo1234"
 CADRE = "13800000002"          # 张丽华, assigned to 和平社区
 COMMITTEE = "13900000101"      # 和平社区居委会
 OTHER_COMMITTEE = "13900000102"  # 光明社区居委会
-
-
-def api_login(context, phone):
-    response = context.request.post("/api/session",
-                                    data={"phone": phone, "password": DEMO_PASSWORD})
-    assert response.ok, response.text()
-    return response.json()
 
 
 def test_scan_login_report_and_committee_sees_it(phone):

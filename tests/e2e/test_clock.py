@@ -3,9 +3,9 @@ is flagged, and the phone tells its user to set the clock."""
 
 from datetime import datetime, timedelta, timezone
 
+from browser_helpers import DEMO_PASSWORD
 from playwright.sync_api import expect
 
-DEMO_PASSWORD = "demo1234"
 CADRE = "13800000008"      # assigned to 光明社区, used by no other browser test
 COMMITTEE = "13900000102"  # 光明社区居委会: only its poster is read here
 SHANGHAI = timezone(timedelta(hours=8))

@@ -20,28 +20,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_helpers import api_login, get, outbox_records, ui_login, wait_until
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 
-DEMO_PASSWORD = "demo1234"
 CADRE = "13800000017"
 CLICK_CADRE = "13800000018"
 COMMITTEE = "13900000104"
-OUTBOX = "import('/outbox.js')"
-
-
-def api_login(context, phone):
-    response = context.request.post("/api/session",
-                                    data={"phone": phone, "password": DEMO_PASSWORD})
-    assert response.ok, response.text()
-    return context.request.get("/api/session").json()
-
-
-def get(context, url):
-    response = context.request.get(url)
-    assert response.ok, response.text()
-    return response.json()
 
 
 def send_notice(office, csrf, **body):
@@ -53,29 +39,6 @@ def send_notice(office, csrf, **body):
 def read_at(office, notice_id, user_id):
     report = get(office, f"/api/notices/{notice_id}")["notice"]
     return next(r for r in report["recipients"] if r["user"]["id"] == user_id)["read_at"]
-
-
-def wait_until(page, check, timeout=15.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        page.wait_for_timeout(200)
-
-
-def ui_login(page, phone):
-    page.goto("/")
-    page.get_by_test_id("login-phone").fill(phone)
-    page.get_by_test_id("login-password").fill(DEMO_PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("user-name")).to_be_visible()
-
-
-def outbox_records(page):
-    return page.evaluate(f"{OUTBOX}.then((m) => m.list())")
 
 
 def test_inbox_bell_banner_and_read_marks_online_and_offline(phone):

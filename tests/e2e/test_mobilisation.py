@@ -16,11 +16,10 @@ cadre 13800000023 and the committee of 杨庄村 (13900000105).
 from __future__ import annotations
 
 import re
-import time
 
+from browser_helpers import fits, ui_login, wait_until
 from playwright.sync_api import expect
 
-DEMO_PASSWORD = "demo1234"
 CONTACT = "13700000001"     # 面粉厂 李厂长, 金穗面粉厂
 ADMIN = "13900000001"       # 区组织部 (the root of the tree: switches the mode)
 GRAIN_CADRE = "13800000101"  # 孙立平, 区粮食和物资储备局
@@ -29,27 +28,6 @@ ROUTINE_CADRE = "13800000023"  # 杨庄村, first grid
 ROUTINE_COMMITTEE = "13900000105"  # 杨庄村村委会
 GRAIN = "区粮食和物资储备局"
 TITLE = "need grain bureau help to release wheat"
-
-
-def ui_login(page, phone):
-    page.goto("/")
-    page.get_by_test_id("login-phone").fill(phone)
-    page.get_by_test_id("login-password").fill(DEMO_PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("user-name")).to_be_visible()
-
-
-def fits(page, width=360):
-    """Nothing wider than the phone's screen (no sideways scrolling)."""
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-
-
-def wait_until(page, check, timeout=15.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        page.wait_for_timeout(200)
 
 
 def problems_solved(context, district_id):

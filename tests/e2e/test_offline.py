@@ -10,20 +10,11 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from browser_helpers import DEMO_PASSWORD, OUTBOX, api_login, outbox_records, wait_until
 from playwright.sync_api import expect
 
-DEMO_PASSWORD = "demo1234"
 COMMITTEE = "13900000101"  # 和平社区居委会
 HERE = {"latitude": 39.9087, "longitude": 116.3975}  # no 5-second wait for a position
-
-OUTBOX = "import('/outbox.js')"
-
-
-def api_login(context, phone):
-    response = context.request.post("/api/session",
-                                    data={"phone": phone, "password": DEMO_PASSWORD})
-    assert response.ok, response.text()
-    return response.json()
 
 
 def heping_posters(phone):
@@ -45,22 +36,6 @@ def ui_login(page, number):
     page.get_by_test_id("login-phone").fill(number)
     page.get_by_test_id("login-password").fill(DEMO_PASSWORD)
     page.get_by_test_id("login-submit").click()
-
-
-def wait_until(page, check, timeout=15.0, message="condition"):
-    """Polls check(); waits through the page so Playwright keeps handling events (routes)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        page.wait_for_timeout(200)
-
-
-def outbox_records(page):
-    return page.evaluate(f"{OUTBOX}.then((m) => m.list())")
 
 
 def my_checkins(context):

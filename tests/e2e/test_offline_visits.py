@@ -6,50 +6,16 @@ Uses a demo cadre of 幸福社区 (not used by the other browser tests).
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from browser_helpers import DEMO_PASSWORD, api_login, get, offline_copy, outbox_records, wait_until
 from playwright.sync_api import expect
 
-DEMO_PASSWORD = "demo1234"
 CADRE = "13800000012"      # 幸福社区, first grid
 COMMITTEE = "13900000103"  # 幸福社区居委会
 HERE = {"latitude": 39.9087, "longitude": 116.3975}
 SHANGHAI = timezone(timedelta(hours=8))
-OUTBOX = "import('/outbox.js')"
-
-
-def api_login(context, phone):
-    response = context.request.post("/api/session",
-                                    data={"phone": phone, "password": DEMO_PASSWORD})
-    assert response.ok, response.text()
-    return response.json()
-
-
-def get(context, url):
-    response = context.request.get(url)
-    assert response.ok, response.text()
-    return response.json()
-
-
-def wait_until(page, check, timeout=15.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        page.wait_for_timeout(200)
-
-
-def outbox_records(page):
-    return page.evaluate(f"{OUTBOX}.then((m) => m.list())")
-
-
-def offline_copy(page, name):
-    return page.evaluate(f"{OUTBOX}.then((m) => m.getOffline('{name}'))")
 
 
 def test_offline_checkin_screenings_and_isolation_visit_sync_once(phone):

@@ -19,9 +19,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from browser_helpers import api_login, fits, get, ui_login
 from playwright.sync_api import expect
 
-DEMO_PASSWORD = "demo1234"
 COMMITTEE = "13900000106"  # 石桥村村委会
 TOWN_ADMIN = "13900000003"  # 西山镇 管理员
 SCREENER = "13800000029"  # 石桥村, second grid: screens its households and reports
@@ -49,36 +49,10 @@ def desktop(browser, live_server):
         context.close()
 
 
-def api_login(context, phone):
-    response = context.request.post("/api/session",
-                                    data={"phone": phone, "password": DEMO_PASSWORD})
-    assert response.ok, response.text()
-    return response.json()
-
-
-def get(context, url):
-    response = context.request.get(url)
-    assert response.ok, response.text()
-    return response.json()
-
-
 def post(context, csrf, url, data):
     response = context.request.post(url, headers={"X-CSRFToken": csrf}, data=data)
     assert response.status in (200, 201), response.text()
     return response.json()
-
-
-def ui_login(page, phone):
-    page.goto("/")
-    page.get_by_test_id("login-phone").fill(phone)
-    page.get_by_test_id("login-password").fill(DEMO_PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("user-name")).to_be_visible()
-
-
-def fits(page, width=360):
-    """Nothing wider than the phone's screen (no sideways scrolling)."""
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 def now():

@@ -11,25 +11,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from browser_helpers import DEMO_PASSWORD, api_login, get
 from playwright.sync_api import expect
 
-DEMO_PASSWORD = "demo1234"
 CADRE = "13800000007"      # 光明社区, first grid
 COMMITTEE = "13900000102"  # 光明社区居委会
 SHANGHAI = timezone(timedelta(hours=8))
-
-
-def api_login(context, phone):
-    response = context.request.post("/api/session",
-                                    data={"phone": phone, "password": DEMO_PASSWORD})
-    assert response.ok, response.text()
-    return response.json()
-
-
-def get(context, url):
-    response = context.request.get(url)
-    assert response.ok, response.text()
-    return response.json()
 
 
 def test_screen_fever_isolate_visit_and_deliver(phone):

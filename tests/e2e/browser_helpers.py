@@ -1,0 +1,58 @@
+"""What the browser tests share: logging in (by the API or the form), JSON reads, waiting
+through the page, the phone's outbox, and the no-sideways-scrolling check."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import expect
+
+DEMO_PASSWORD = "demo1234"
+OUTBOX = "import('/outbox.js')"  # the PWA's own outbox module, evaluated in the page
+
+
+def api_login(context, phone):
+    response = context.request.post("/api/session",
+                                    data={"phone": phone, "password": DEMO_PASSWORD})
+    assert response.ok, response.text()
+    return response.json()
+
+
+def get(context, url):
+    response = context.request.get(url)
+    assert response.ok, response.text()
+    return response.json()
+
+
+def ui_login(page, phone):
+    """Log in through the form on the app's start page, as a user would."""
+    page.goto("/")
+    page.get_by_test_id("login-phone").fill(phone)
+    page.get_by_test_id("login-password").fill(DEMO_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("user-name")).to_be_visible()
+
+
+def wait_until(page, check, timeout=15.0, message="condition"):
+    """Polls check(); waits through the page so Playwright keeps handling events (routes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        page.wait_for_timeout(200)
+
+
+def outbox_records(page):
+    return page.evaluate(f"{OUTBOX}.then((m) => m.list())")
+
+
+def offline_copy(page, name):
+    return page.evaluate(f"{OUTBOX}.then((m) => m.getOffline('{name}'))")
+
+
+def fits(page, width=360):
+    """Nothing wider than the phone's screen (no sideways scrolling)."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
