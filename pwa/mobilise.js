@@ -95,3 +95,8 @@ export async function pendingOf(type, match = () => true) {
     return [];
   }
 }
+
+/** Every home unit [{id, name}] (GET /api/home-units, committee and admin), for the pickers. */
+export function homeUnits() {
+  return api('GET', '/api/home-units', undefined, { timeout: 10000 }).then((r) => r.home_units || []);
+}

@@ -1,4 +1,5 @@
-"""The SQLite store: one connection per request, migrations by PRAGMA user_version.
+"""The SQLite store: one connection per thread (a request uses its thread's), migrations by
+PRAGMA user_version.
 
 sqlite-utils commits each write by itself. Code that must be all-or-nothing, or that reads
 then writes (idempotency checks), runs inside `write_transaction(db)`, which starts with

@@ -3,7 +3,8 @@
 // #/call-ups[/<id>]: a cadre sees the call-ups sent to them and volunteers with one tap (a
 //   `volunteer` record through the outbox, so offline too), with the dates they are free;
 //   staff see the call-ups of their node, and an admin issues one (to the registered pool below
-//   a node, or to the cadres of named home units), optionally for a need (?need=<id>);
+//   a node, or to the cadres of named home units: GET /api/home-units), optionally for a need
+//   (?need=<id>);
 // #/register: a cadre registers with a community (where they live, or are paired);
 // myAssignments(): the cadre home's block: where they are assigned (community or enterprise).
 import { t, fmtTime } from '../i18n.js';
@@ -13,9 +14,8 @@ import {
 } from '../forms.js';
 import { newRecord, saveAndSend, accepted, rejectedPanel } from '../record.js';
 import {
-  enc, label, badge, dateInput, period, section, none, today, fetchCached, pendingOf,
+  enc, label, badge, dateInput, period, section, none, today, fetchCached, pendingOf, homeUnits,
 } from '../mobilise.js';
-import { departments } from './enterprise.js';
 
 const isStaff = () => ['committee', 'admin'].includes(state.user?.role);
 
@@ -148,12 +148,10 @@ function callUpForm(needId, onSent) {
     put(placeSel, (r.places || []).map((p) => el('option', { value: String(p.id) }, p.name)));
     if (state.user?.place) placeSel.value = String(state.user.place.id);
   }, () => {});
-  departments().then((cats) => {
-    const seen = new Map();
-    cats.forEach((c) => (c.departments || []).forEach((d) => seen.set(d.id, d.name)));
-    units = chips('callup-unit', [...seen].map(([id, name]) => ({ value: String(id), label: name })), [], null, { label: t('callup.units') });
-    put(unitBox, group(t('callup.units'), units.node));
-  });
+  homeUnits().then((list) => {
+    units = chips('callup-unit', list.map((u) => ({ value: String(u.id), label: u.name })), [], null, { label: t('callup.units') });
+    put(unitBox, group(t('callup.units'), list.length ? units.node : el('p', { class: 'muted' }, t('callup.no_units'))));
+  }, (err) => { put(unitBox); showError(unitBox, err); });
   api('GET', '/api/needs?status=open').then((r) => {
     needSel.append(...(r.needs || []).map((n) => el('option', { value: String(n.id) }, `${n.title}（${n.enterprise?.name || n.place?.name || ''}）`)));
     if (needId) needSel.value = String(needId);

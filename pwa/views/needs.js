@@ -4,7 +4,8 @@
 // #/needs/new: a community's need for people (how many, for what, when, which skills);
 // #/needs/<id>: one need, the cadres proposed for it ranked with the reasons ("why this cadre"),
 //   several selected and assigned at once, each conflict (assigned elsewhere then) shown;
-// #/pool: the registered pool (双报到) of the user's community or node.
+// #/pool: the registered pool (双报到) of the user's community or node: the people registered
+//   there, and the home units registered there (单位双报到: listed, registered, ended).
 import { t, fmtTime } from '../i18n.js';
 import { api, el, state, showError, clearErrors } from '../api.js';
 import {
@@ -12,7 +13,7 @@ import {
 } from '../forms.js';
 import {
   enc, TASKS, URGENCIES, catLabel, taskLabel, label, badge, needStatusBadge, urgencyBadge,
-  phoneLink, dateInput, splitList, period, section, none, today,
+  phoneLink, dateInput, splitList, period, section, none, today, homeUnits,
 } from '../mobilise.js';
 
 const isAdmin = () => state.user?.role === 'admin';
@@ -353,23 +354,248 @@ export function poolView(query) {
     put(list, shown.length ? shown.map(poolRow) : none('pool.none'));
   };
   search.addEventListener('input', render);
+  const own = state.user?.place;
+  const units = unitsPart(own);
   const load = (placeId) => {
     put(list, none('loading'));
     clearErrors(errs);
     api('GET', `/api/registrations${placeId ? `?place_id=${enc(placeId)}` : ''}`).then((r) => { all = r.registrations || []; render(); },
       (err) => { put(list); showError(errs, err); });
+    units.load(placeId);
   };
-  const own = state.user?.place;
   const pick = own && own.kind !== 'community' ? placeSelect('pool-place', ['district', 'town', 'community'], query?.get('place') || own.id, (v) => load(v)) : null;
   const node = el('section', { class: 'needs', 'data-testid': 'pool-view' },
     back(),
     el('h1', {}, t('pool.title')),
     el('p', { class: 'hint' }, t('pool.hint')),
     pick ? field(t('dash.place'), pick) : el('p', { class: 'muted' }, own?.name || ''),
-    el('label', { class: 'field search-field' }, el('span', { class: 'label' }, t('pool.search')), search),
-    count, errs, list);
+    el('div', { class: 'dash-links' }, el('button', {
+      type: 'button', class: 'btn-secondary', 'data-testid': 'pool-to-units',
+      onclick: () => units.node.scrollIntoView?.({ block: 'start' }),
+    }, t('pool.to_units'))),
+    el('section', { class: 'task-section', 'data-testid': 'pool-people' },
+      el('h2', {}, t('pool.people')),
+      el('label', { class: 'field search-field' }, el('span', { class: 'label' }, t('pool.search')), search),
+      count, errs, list),
+    units.node);
   if (!pick) load(null);
   return { node };
+}
+
+// ---------- unit registration (单位双报到) ----------
+
+/**
+ * The home units registered with the communities of the node (contact, members, services, how
+ * many of their cadres have accounts), a form to register one from its letter (the committee
+ * for its own community, an admin for any community they may see), and ending one (confirmed).
+ * Returns {node, load(placeId)}: the pool's place picker loads the node's units.
+ */
+function unitsPart(own) {
+  let placeId = null;
+  let seq = 0;
+  const list = el('ul', { class: 'list', 'data-testid': 'unit-list' }, none('loading'));
+  const count = el('span', { class: 'count', 'data-testid': 'unit-count' });
+  const listErrs = el('div', { class: 'errors' });
+  const flash = el('div', { 'aria-live': 'polite', 'data-testid': 'unit-flash' });
+
+  // The form: a unit named from the list (or a new name), with its paired community.
+  const options = el('datalist', { id: 'home-unit-options' });
+  const unitIn = el('input', {
+    type: 'text', name: 'home_unit', maxlength: '60', list: 'home-unit-options', autocomplete: 'off', enterkeyhint: 'next',
+    'data-path': '/home_unit', 'data-testid': 'unit-name', id: 'unit-name', placeholder: t('units.name_hint'),
+  });
+  const picker = own?.kind === 'community' ? null : communitySelect();
+  const community = picker?.node;
+  const contact = el('input', {
+    type: 'text', name: 'contact_name', maxlength: '40', autocomplete: 'off', enterkeyhint: 'next',
+    'data-path': '/contact_name', 'data-testid': 'unit-contact', id: 'unit-contact',
+  });
+  const phone = el('input', {
+    type: 'tel', name: 'contact_phone', inputmode: 'tel', maxlength: '20', autocomplete: 'off', enterkeyhint: 'next',
+    'data-path': '/contact_phone', 'data-testid': 'unit-phone', id: 'unit-phone', placeholder: '13800000000',
+  });
+  const members = el('input', {
+    type: 'number', name: 'members', min: '0', max: '100000', step: '1', inputmode: 'numeric', enterkeyhint: 'next',
+    'data-path': '/members', 'data-testid': 'unit-members-input', id: 'unit-members-input',
+  });
+  const services = el('textarea', {
+    name: 'services', maxlength: '200', rows: '2', 'data-path': '/services', 'data-testid': 'unit-services-input',
+    id: 'unit-services-input', placeholder: t('units.services_hint'),
+  });
+  const errs = el('div', { class: 'errors' });
+  const submit = el('button', { type: 'submit', class: 'btn-primary btn-block btn-big', 'data-testid': 'unit-submit' }, t('units.submit'));
+  const form = el('form', { class: 'form', novalidate: true, 'data-testid': 'unit-form' },
+    el('h3', {}, t('units.new')),
+    el('p', { class: 'hint small' }, t('units.new_hint')),
+    field(t('units.name'), unitIn), options,
+    community ? field(t('units.community'), community)
+      : el('p', { class: 'muted', 'data-testid': 'unit-own-community' }, t('units.for_place', { name: own?.name || '' })),
+    field(t('units.contact_name'), contact),
+    field(t('units.contact_phone'), phone),
+    field(t('units.members_label'), members),
+    field(t('units.services_label'), services),
+    errs,
+    el('div', { class: 'form-actions' }, submit));
+
+  const fillUnits = () => homeUnits().then((us) => put(options, us.map((u) => el('option', { value: u.name }))), () => {});
+  fillUnits();
+
+  const load = (id = placeId) => {
+    placeId = id || null;
+    picker?.follow(placeId);
+    const mine = ++seq;
+    clearErrors(listErrs);
+    api('GET', `/api/unit-registrations${placeId ? `?place_id=${enc(placeId)}` : ''}`).then((r) => {
+      if (mine !== seq) return;
+      const rows = r.unit_registrations || [];
+      count.textContent = ` (${rows.length})`;
+      put(list, rows.length ? rows.map((u) => unitRow(u, { onEdit: edit, onEnd: end })) : none('units.none'));
+    }, (err) => {
+      if (mine !== seq) return;
+      put(list);
+      showError(listErrs, err);
+    });
+  };
+
+  // 修改: the row's values in the form; registering the same unit and community updates it.
+  function edit(u) {
+    clearFieldErrors(form, errs);
+    put(flash);
+    unitIn.value = u.home_unit?.name || '';
+    picker?.set(u.community?.id);
+    contact.value = u.contact_name || '';
+    phone.value = u.contact_phone || '';
+    members.value = u.members != null ? String(u.members) : '';
+    services.value = u.services || '';
+    form.scrollIntoView?.({ block: 'start' });
+    contact.focus({ preventScroll: true });
+  }
+
+  async function end(u) {
+    await api('DELETE', `/api/unit-registrations/${enc(u.id)}`);
+    put(flash, el('p', { class: 'ok', role: 'status', 'data-testid': 'unit-ended' },
+      t('units.ended', { unit: u.home_unit?.name || '', community: u.community?.name || '' })));
+    load();
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (submit.disabled) return;
+    clearFieldErrors(form, errs);
+    put(flash);
+    // Only what the server cannot see: a number field holding something that is no number.
+    if (members.validity?.badInput) {
+      showFieldErrors(form, errs, [{ path: '/members', message: t('units.not_number') }]);
+      return;
+    }
+    const body = { home_unit: unitIn.value.trim() };
+    const cid = community ? Number(community.value) : own?.id;
+    if (cid) body.community_id = cid;
+    if (contact.value.trim()) body.contact_name = contact.value.trim();
+    const ph = phone.value.replace(/[\s-]/g, '');
+    if (ph) body.contact_phone = ph;
+    if (members.value.trim() !== '') body.members = Number(members.value);
+    if (services.value.trim()) body.services = services.value.trim();
+    submit.disabled = true;
+    try {
+      // The server checks it all (its field errors land next to the fields).
+      const r = await api('POST', '/api/unit-registrations', body);
+      const u = r.unit_registration || {};
+      put(flash, el('p', { class: 'ok', role: 'status', 'data-testid': r.status === 'updated' ? 'unit-updated' : 'unit-created' },
+        t(r.status === 'updated' ? 'units.updated' : 'units.created', { unit: u.home_unit?.name || body.home_unit, community: u.community?.name || '' })));
+      [unitIn, contact, phone, members, services].forEach((x) => { x.value = ''; });
+      load();
+      fillUnits();
+      flash.scrollIntoView?.({ block: 'nearest' });
+    } catch (err) {
+      if (err.fields?.length) showFieldErrors(form, errs, err.fields, err.message);
+      else showError(errs, err);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  const node = el('section', { class: 'task-section unit-regs', 'data-testid': 'unit-regs' },
+    el('h2', {}, t('units.title'), count),
+    el('p', { class: 'hint' }, t('units.hint')),
+    listErrs, list, flash, form);
+  return { node, load };
+}
+
+/**
+ * The communities an admin may see, by town: the paired community of a unit's registration.
+ * Returns {node, follow(placeId), set(id)}: while the user has not chosen here, it follows the
+ * pool's place picker (a community there is the community here; a town or district, none).
+ */
+function communitySelect() {
+  const sel = el('select', { class: 'select', name: 'community_id', 'data-path': '/community_id', 'data-testid': 'unit-community', id: 'unit-community' },
+    el('option', { value: '' }, t('units.pick_community')));
+  let touched = false;
+  let wanted = '';
+  sel.addEventListener('change', () => { touched = true; });
+  const has = (v) => [...sel.options].some((o) => o.value === v);
+  const follow = (placeId = wanted) => {
+    wanted = placeId == null ? '' : String(placeId);
+    if (!touched) sel.value = has(wanted) ? wanted : '';
+  };
+  const set = (id) => {
+    touched = true;
+    sel.value = id != null && has(String(id)) ? String(id) : '';
+  };
+  places().then((ps) => {
+    const byId = new Map(ps.map((p) => [p.id, p]));
+    const groups = new Map();
+    ps.filter((p) => p.kind === 'community').forEach((p) => {
+      const parent = byId.get(p.parent_id)?.name || '';
+      if (!groups.has(parent)) groups.set(parent, []);
+      groups.get(parent).push(el('option', { value: String(p.id) }, p.name));
+    });
+    sel.append(...[...groups].map(([name, opts]) => (name ? el('optgroup', { label: name }, opts) : opts)).flat());
+    follow();
+  });
+  return { node: sel, follow, set };
+}
+
+function unitRow(u, { onEdit, onEnd }) {
+  const errs = el('div', { class: 'errors row-errors' });
+  const unit = u.home_unit?.name || '';
+  const where = u.community?.name || '';
+  const actions = el('div', { class: 'row-actions' },
+    el('button', { type: 'button', class: 'btn-secondary', 'data-testid': 'unit-edit', onclick: () => onEdit(u) }, t('units.edit')),
+    el('button', { type: 'button', class: 'btn-secondary btn-danger', 'data-testid': 'unit-end', onclick: () => ask(true) }, t('units.end')));
+  const yes = el('button', { type: 'button', class: 'btn-primary', 'data-testid': 'unit-end-confirm' }, t('units.end_yes'));
+  const no = el('button', { type: 'button', class: 'btn-secondary', 'data-testid': 'unit-end-cancel', onclick: () => ask(false) }, t('units.end_no'));
+  const confirm = el('div', { class: 'warn row-confirm', role: 'alert', 'data-testid': 'unit-end-ask', hidden: true },
+    el('p', {}, t('units.end_confirm', { unit, community: where })),
+    el('div', { class: 'row-actions' }, yes, no));
+  function ask(on) {
+    clearErrors(errs);
+    confirm.hidden = !on;
+    actions.hidden = on;
+    (on ? no : actions.lastChild).focus();
+  }
+  yes.addEventListener('click', async () => {
+    if (yes.disabled) return;
+    yes.disabled = true;
+    try {
+      await onEnd(u);
+    } catch (err) {
+      yes.disabled = false;
+      showError(errs, err);
+    }
+  });
+  return el('li', { class: 'row unit-row', 'data-testid': 'unit-row', 'data-id': u.id },
+    el('div', { class: 'row-main' },
+      el('div', { class: 'row-title', 'data-testid': 'unit-row-name' }, unit),
+      el('div', { class: 'row-sub', 'data-testid': 'unit-row-community' }, t('units.paired_with', { name: where })),
+      u.contact_name || u.contact_phone
+        ? el('div', { class: 'row-sub', 'data-testid': 'unit-row-contact' }, u.contact_name || '', u.contact_name && u.contact_phone ? ' ' : '', phoneLink(u.contact_phone))
+        : null,
+      el('div', { class: 'row-sub' },
+        el('span', { 'data-testid': 'unit-row-members', 'data-n': u.members ?? 0 }, t('units.members', { n: u.members ?? 0 })), ' · ',
+        el('span', { 'data-testid': 'unit-row-cadres', 'data-n': u.cadres ?? 0 }, t('units.cadres', { n: u.cadres ?? 0 }))),
+      u.services ? el('div', { class: 'row-sub', 'data-testid': 'unit-row-services' }, t('units.services'), '：', u.services) : null),
+    actions, confirm, errs);
 }
 
 function poolRow(r) {
