@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -434,6 +435,7 @@ def main() -> None:
         community = next(db.query("SELECT * FROM places WHERE kind = 'community' ORDER BY id"))
         day, now = days[-1], datetime.now(UTC)
         r = args.repeat
+        load = os.getloadavg()[0]  # other work on the machine slows every figure
         results = {
             "SELECT count(*) FROM screening_visits": timed(
                 lambda: db.execute("SELECT count(*) FROM screening_visits").fetchone()[0], r),
@@ -453,7 +455,8 @@ def main() -> None:
         base = results["SELECT count(*) FROM screening_visits"][1]
         count = results["SELECT count(*) FROM screening_visits"][2]
         print(f"\n{count:,} screening visits; {len(month['rows']):,} rows in the 30-day district "
-              f"tally; times: first run / median of {r} (ratio of the median to count(*))")
+              f"tally; load average {os.getloadavg()[0]:.1f} (started at {load:.1f}); times: "
+              f"first run / median of {r} (ratio of the median to count(*))")
         for label, (first_run, median, _) in results.items():
             print(f"  {label:<52} {first_run * 1000:9.1f} ms / {median * 1000:9.1f} ms  "
                   f"({median / base:.3f})")

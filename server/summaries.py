@@ -40,7 +40,8 @@ def zero() -> dict:
 
 
 def recount_screening(db: sqlite_utils.Database, community_id: int, day: str) -> dict:
-    """The day's screening numbers counted from the visits (slow at size; for proofs)."""
+    """The day's screening numbers counted from the visits (for proofs: a district's month of
+    such recounts is what the summary saves)."""
     live = _LIVE.format(extra="")
     outcomes = dict(db.execute(
         f"""SELECT v.outcome, count(DISTINCT v.household_id) FROM screening_visits v
@@ -112,16 +113,6 @@ def count_screening_visit(db: sqlite_utils.Database, visit_id: str) -> None:
         before = _contribution(db, community, local_day, household_id, without=visit_id)
         after = _contribution(db, community, local_day, household_id, without=None)
         add(db, community, local_day, {c: after[c] - before[c] for c in COLUMNS})
-
-
-def screening_counts(db: sqlite_utils.Database, community_ids: list[int], first: str,
-                     last: str) -> dict[tuple[int, str], dict]:
-    """{(community_id, day): numbers} from the summary table for the days first..last; days
-    without a row are left out (their numbers are zero)."""
-    return {(row[0], row[1]): dict(zip(COLUMNS, row[2:], strict=True)) for row in db.execute(
-        f"""SELECT community_id, local_day, {', '.join(COLUMNS)} FROM daily_screening_counts
-            WHERE community_id IN (SELECT value FROM json_each(?))
-            AND local_day BETWEEN ? AND ?""", [_json_ids(community_ids), first, last])}
 
 
 def summary_rows(db: sqlite_utils.Database, table: str, columns: tuple[str, ...], args: dict):

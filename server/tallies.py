@@ -11,6 +11,7 @@ import json
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
@@ -469,14 +470,22 @@ def tally_report(db: sqlite_utils.Database, node: dict, first: str, last: str, z
     previous = (date.fromisoformat(first) - timedelta(days=1)).isoformat()
     keys = [key for key, _ in TALLY_FIELDS]
     numbers = community_tallies(db, [c["id"] for c in communities], [previous, *days], zone, now)
-    rows = [{"community": {"id": c["id"], "name": c["name"]}, "town": towns.get(c["parent_id"], ""),
-             "day": day, **numbers[c["id"], day]} for c in communities for day in days]
+    values = itemgetter(*keys)
     totals = {}
     for day in [previous, *days]:
-        of_day = [numbers[c["id"], day] for c in communities]
-        totals[day] = {key: sum(r[key] for r in of_day) for key in keys}
-        for key in ("checkpoint_hours_covered", "checkpoint_hours_uncovered"):
-            totals[day][key] = round(totals[day][key], 2)
+        totals[day] = dict.fromkeys(keys, 0)
+        if communities:
+            columns = zip(*(values(numbers[c["id"], day]) for c in communities), strict=True)
+            totals[day] = {key: round(sum(column), 2)
+                           for key, column in zip(keys, columns, strict=True)}
+    rows = []
+    for community in communities:
+        place = {"id": community["id"], "name": community["name"]}
+        town = towns.get(community["parent_id"], "")
+        for day in days:  # the day's numbers become its row
+            row = numbers[community["id"], day]
+            row.update(community=place, town=town, day=day)
+            rows.append(row)
     return {"place": {k: node[k] for k in ("id", "name", "kind")}, "from": first, "to": last,
             "fields": [{"key": k, "title": title, "records": True} for k, title in TALLY_FIELDS],
             "links": {"records": RECORDS_URL},

@@ -617,3 +617,13 @@ def test_deliveries_fall_on_their_local_day_in_any_zone(world, db):
             sum(local(m) == d for m in moments) for d in days], zone
         assert [numbers[world["A"], d]["deliveries_done"] for d in days] == [
             sum(local(m) == d for n, m in enumerate(moments) if n % 2) for d in days], zone
+
+
+def test_report_of_a_town_without_communities(world, db):
+    from server import places
+
+    town = places.get_place(db, places.create_place(db, "新建街道", "town", world["district"]))
+    report = tally_report(db, town, "2026-03-01", "2026-03-02", ZONE)
+    assert report["rows"] == []
+    assert report["totals"] == [{"day": d, **dict.fromkeys((k for k, _ in TALLY_FIELDS), 0)}
+                                for d in ("2026-03-01", "2026-03-02")]
