@@ -32,10 +32,10 @@ from .auth import (
     require_role,
     scope_paths,
 )
-from .checkins import payload_hash
+from .checkins import payload_hash, trusted_time
 from .db import get_db, write_transaction
 from .errors import ApiError, json_body, query_int
-from .screening import answer, fail, field_error, in_staff_scope, trusted_time
+from .screening import answer, fail, field_error, in_staff_scope
 from .timeutil import local_day, now_utc, today, utc_text
 
 bp = Blueprint("enterprises", __name__)

@@ -22,7 +22,7 @@ from flask_login import current_user
 from . import notices, places
 from .audit import audit
 from .auth import User, require_role
-from .checkins import payload_hash
+from .checkins import payload_hash, trusted_time
 from .db import get_db, write_transaction
 from .errors import ApiError, json_body, query_int
 from .screening import (
@@ -39,7 +39,6 @@ from .screening import (
     in_staff_scope,
     raise_if,
     temperature_errors,
-    trusted_time,
 )
 from .timeutil import local_day, now_utc, utc_text
 

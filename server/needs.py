@@ -20,14 +20,14 @@ from flask_login import current_user
 from . import cadres, places
 from .audit import audit
 from .auth import ROLES, User, mask_phone, require_place_in_scope, require_role, scope_paths
-from .checkins import payload_hash
+from .checkins import payload_hash, trusted_time
 from .db import get_db, write_transaction
 from .enterprises import CATEGORIES, enterprise_for, get_enterprise, related_unit_ids
 from .errors import ApiError, json_body, query_int
 from .i18n import t
 from .notices import insert_notice
 from .registrations import POOL_SQL, below, pool_params
-from .screening import answer, fail, field_error, in_staff_scope, raise_if, trusted_time
+from .screening import answer, fail, field_error, in_staff_scope, raise_if
 from .timeutil import now_utc, today, utc_text
 
 bp = Blueprint("needs", __name__)

@@ -21,10 +21,11 @@ from flask_login import current_user
 from . import places
 from .audit import audit
 from .auth import ROLES, User, require_role, scope_paths
+from .checkins import trusted_time
 from .db import get_db, write_transaction
 from .errors import ApiError, json_body, query_int
 from .i18n import t
-from .screening import fail, field_error, trusted_time
+from .screening import fail, field_error
 from .timeutil import now_utc, utc_text
 
 bp = Blueprint("notices", __name__)

@@ -25,7 +25,7 @@ from . import places
 from .audit import audit
 from .auth import User, mask_phone, require_place_in_scope, require_role, scope_paths
 from .cadres import NO, YES, decode_csv
-from .checkins import payload_hash, trusted_time  # noqa: F401 (trusted_time: the other modules')
+from .checkins import payload_hash, trusted_time
 from .db import get_db, write_transaction
 from .errors import ApiError, json_body, query_int, validate
 from .i18n import t
