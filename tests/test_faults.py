@@ -6,6 +6,7 @@ phones' retries double nothing, and the database file passes integrity_check.
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import json
 import os
@@ -23,6 +24,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from helpers import SHANGHAI
+
+# What a phone sees when the server dies under it: refused or reset connections, or an answer
+# cut off mid-body (IncompleteRead, truncated JSON). Each means "keep the batch, retry".
+CUT_OFF = (OSError, http.client.HTTPException, ValueError)
 
 ROOT = Path(__file__).resolve().parents[1]
 CADRES = ["13800000001", "13800000002", "13800000003", "13800000004", "13800000005"]
@@ -130,18 +135,21 @@ def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
                 try:
                     phone.login()
                     break
-                except (OSError, AssertionError):
+                except (*CUT_OFF, AssertionError):
                     time.sleep(0.2)
             for batch in outboxes[phone_number]:
                 while time.monotonic() < deadline:
                     try:
                         status, body = phone.call("POST", "/api/sync",
                                                   {"device_id": phone_number, "records": batch})
-                    except OSError:  # connection refused or cut: keep the batch, retry
+                    except CUT_OFF:  # refused, reset or cut off mid-answer: keep it, retry
                         time.sleep(0.2)
                         continue
                     if status == 401:
-                        phone.login()
+                        try:
+                            phone.login()
+                        except (*CUT_OFF, AssertionError):
+                            time.sleep(0.2)
                         continue
                     if status != 200:
                         time.sleep(0.2)

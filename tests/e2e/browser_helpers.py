@@ -56,3 +56,10 @@ def offline_copy(page, name):
 def fits(page, width=360):
     """Nothing wider than the phone's screen (no sideways scrolling)."""
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def go_offline(page):
+    """Cuts the phone's network and waits until the page itself knows it: Chromium tells the
+    renderer a moment after set_offline returns, and a record put in meanwhile is sent."""
+    page.context.set_offline(True)
+    page.wait_for_function("() => navigator.onLine === false")

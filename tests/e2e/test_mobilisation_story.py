@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from browser_helpers import fits, ui_login, wait_until
+from browser_helpers import fits, go_offline, ui_login, wait_until
 from playwright.sync_api import expect
 
 CONTACT = "13700000001"     # 面粉厂 李厂长, 金穗面粉厂
@@ -148,7 +148,7 @@ def test_flour_mill_gets_a_grain_bureau_cadre_and_its_problem_solved(phone, tmp_
     cadre.screenshot(path=shots / "6-cadre-ticket-solved.png", full_page=True)
 
     # A second problem, recorded in a dead spot of the mill: kept on the phone, sent later.
-    cadre.context.set_offline(True)
+    go_offline(cadre)
     cadre.get_by_test_id("ticket-new").click()
     cadre.get_by_test_id("ticket-category-logistics").click()
     cadre.get_by_test_id("ticket-description-input").fill("成品面粉运输车辆不足")

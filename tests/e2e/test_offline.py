@@ -10,7 +10,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from browser_helpers import DEMO_PASSWORD, OUTBOX, api_login, outbox_records, wait_until
+from browser_helpers import DEMO_PASSWORD, OUTBOX, api_login, go_offline, outbox_records, wait_until
 from playwright.sync_api import expect
 
 COMMITTEE = "13900000101"  # 和平社区居委会
@@ -153,7 +153,7 @@ def test_mixed_batch_keeps_exactly_the_bad_records(phone):
     assert answer.json()["results"][0]["status"] == "created", answer.text()
 
     page.goto("/#/outbox")
-    context.set_offline(True)  # nothing is sent while the three are put in
+    go_offline(page)  # nothing is sent while the three are put in
     valid_id = str(uuid.uuid4())
     forged_id = str(uuid.uuid4())
     add_records(page, [
@@ -349,7 +349,7 @@ def test_server_trouble_keeps_everything_and_a_lost_answer_is_not_doubled(phone)
     expect(page.get_by_test_id("my-checkins")).to_be_visible()
     page.goto("/#/outbox")
     # Offline while the three records are put in, so that one batch holds all of them.
-    context.set_offline(True)
+    go_offline(page)
     first = str(uuid.uuid4())
     ids = add_records(page, [
         {"id": first, "type": "checkin", "data": {"token": community["token"]}, "place": "光明社区"},
