@@ -205,11 +205,20 @@ def raw_insert_rates(rows: int) -> tuple[float, float]:
         now = datetime.now(SHANGHAI)
 
         def rows_of(count):
-            return [{"id": str(uuid.uuid4()), "user_id": 1, "poster_id": "p",
-                     "community_id": community, "recorded_at": now.isoformat(),
-                     "recorded_utc": now.isoformat(), "local_day": "2026-11-26",
-                     "received_at": now.isoformat(), "device_id": "bench",
-                     "payload_hash": "x" * 64} for _ in range(count)]
+            # Spread over the days as the sync driver's records are: the check-in summary's
+            # trigger recounts the row's community-day, so a pile on one day would be unfair.
+            rows = []
+            for n in range(count):
+                moment = now - timedelta(minutes=31 * n + 31_000 * len(rows_done))
+                rows.append({"id": str(uuid.uuid4()), "user_id": 1, "poster_id": "p",
+                             "community_id": community, "recorded_at": moment.isoformat(),
+                             "recorded_utc": moment.isoformat(),
+                             "local_day": moment.date().isoformat(),
+                             "received_at": now.isoformat(), "device_id": "bench",
+                             "payload_hash": "x" * 64})
+            rows_done.append(count)
+            return rows
+        rows_done: list[int] = []
         records = rows_of(rows)
         began = time.perf_counter()
         db["checkins"].insert_all(records, batch_size=100)  # one transaction
