@@ -560,9 +560,13 @@ def place_tally_file(place_id: int, fmt: str):
 def daily_report_page(place_id: int):
     """The printable daily report (日报) a committee or town sends up the chain."""
     report = _report_from_request(place_id)
-    total = report["totals"][0]
-    return render_template("daily_report.html", report=report, total=total,
-                           previous=report["previous_day"], fields=report["fields"])
+    # One report per day of the range, each beside the day before it, a page each on paper.
+    befores = [report["previous_day"], *report["totals"][:-1]]
+    pages = [{"day": total["day"], "total": total, "previous": before,
+              "rows": [r for r in report["rows"] if r["day"] == total["day"]]}
+             for total, before in zip(report["totals"], befores, strict=True)]
+    return render_template("daily_report.html", report=report, pages=pages,
+                           fields=report["fields"], zone=current_app.config["TIMEZONE"])
 
 
 # --- the records behind a number (the tally's links) ------------------------------------------
@@ -959,19 +963,21 @@ TREND_SERIES = [("households_answered", "已排查户"), ("residents_fever_or_sy
 @bp.get("/api/places/<int:place_id>/trend.svg")
 @require_role("committee", "admin")
 def trend_svg(place_id: int):
-    """The main numbers over the last 14 local days (or ?days=N, at most 60)."""
+    """The main numbers over the 14 local days up to today (or ?days=N, at most 60; ?to=day)."""
     db = get_db()
     place = require_place_in_scope(db, current_user, place_id)
     if place["kind"] == "grid":
         raise ApiError(404, "not_found")
     zone = current_app.config["TIMEZONE"]
     days = min(max(query_int("days", 14), 2), 60)
-    last = today(zone)
+    last = date.fromisoformat(_requested_day("to")) if request.args.get("to") else today(zone)
     report = tally_report(db, place, (last - timedelta(days=days - 1)).isoformat(),
                           last.isoformat(), zone)
     labels = [t["day"] for t in report["totals"]]
     series = [(title, [t[key] for t in report["totals"]]) for key, title in TREND_SERIES]
-    svg = charts.line_chart(f"{place['name']} 近{days}日", labels, series)
+    title = f"{place['name']} 近{days}日" if last == today(zone) else (
+        f"{place['name']} {labels[0]} 至 {labels[-1]}")
+    svg = charts.line_chart(title, labels, series)
     return Response(svg, mimetype="image/svg+xml")
 
 

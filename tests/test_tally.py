@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta
 
 from helpers import SHANGHAI, new_id, shanghai_time
@@ -146,6 +147,21 @@ def test_exports_and_printable_report(as_user, world, db):
     assert as_user("committee_B").get(f"/reports/{world['A']}/daily").status_code == 403
 
 
+def test_printable_report_of_a_range_has_a_page_per_day(as_user, world):
+    screen(as_user("cadre_A"), world, "hhA1")
+    yesterday = (datetime.fromisoformat(today()) - timedelta(days=1)).date().isoformat()
+    page = as_user("admin").get(f"/reports/{world['district']}/daily",
+                                query_string={"from": yesterday, "to": today()})
+    html = page.get_data(as_text=True)
+    days = re.findall(r'<main class="report" data-day="([0-9-]+)">', html)
+    assert days == [yesterday, today()]
+    first, second = html.split('<main class="report"')[1:]
+    answered = re.compile(r"<td>已排查户数</td>\s*<td>(\d+)</td>\s*<td>(\d+)</td>\s*<td>([+-]\d+)</td>")
+    assert answered.search(first).groups() == ("0", "0", "+0")
+    assert answered.search(second).groups() == ("1", "0", "+1")  # beside the day before it
+    assert "甲社区" in second and "按北京时间计日" in second
+
+
 def test_round_progress(as_user, world):
     cadre = as_user("cadre_A")
     screen(cadre, world, "hhA1")
@@ -208,6 +224,13 @@ def test_charts(as_user, world):
     bars = admin.get(f"/api/places/{world['district']}/progress.svg").get_data(as_text=True)
     assert "甲社区" in bars and "1/2" in bars and "0/1" in bars
     assert as_user("committee_B").get(f"/api/places/{world['A']}/trend.svg").status_code == 403
+    # ?to= ends the chart on an earlier day: today's visit is not in it
+    yesterday = (datetime.fromisoformat(today()) - timedelta(days=1)).date().isoformat()
+    earlier = admin.get(f"/api/places/{world['district']}/trend.svg",
+                        query_string={"to": yesterday, "days": 3}).get_data(as_text=True)
+    assert f"至 {yesterday}" in earlier and "已排查户 0" in earlier and "已排查户 1" not in earlier
+    bad = admin.get(f"/api/places/{world['district']}/trend.svg", query_string={"to": "x"})
+    assert bad.status_code == 422 and bad.json["error"]["fields"][0]["path"] == "/to"
 
 
 def test_chart_labels_are_escaped():
