@@ -2,7 +2,7 @@
 // Bump VERSION whenever a shell file changes: the new worker then installs beside the old one,
 // and the page offers "new version" instead of swapping files under an open tab.
 // The outbox lives in IndexedDB, not in these caches: an update never touches it.
-const VERSION = 'baodao-shell-v9';
+const VERSION = 'baodao-shell-v10';
 const SHELL = [
   '/index.html', '/app.js', '/api.js', '/i18n.js', '/outbox.js', '/sender.js', '/record.js', '/forms.js',
   '/local.js', '/inbox.js', '/push.js', '/views/outbox.js', '/views/tasks.js', '/views/screening.js',

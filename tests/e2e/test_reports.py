@@ -254,6 +254,10 @@ def test_committee_and_town_reports_on_phone_and_desktop(phone, desktop, tmp_pat
     expect(first_row).to_have_attribute("data-day", day)
     fits(page, DESKTOP["width"])
     page.screenshot(path=shots / "8-desktop-town-range.png", full_page=True)
+    # The printable 日报 of the range: a page for each of the seven days, the last one today.
+    printable = town.request.get(page.get_by_test_id("report-print").get_attribute("href"))
+    printed_days = re.findall(r'<main class="report" data-day="([0-9-]+)">', printable.text())
+    assert len(printed_days) == 7 and printed_days[-1] == day
 
     # 6. The organisation department's work records: per cadre, sorted by a column.
     page.goto(f"/#/work-records/{town_place['id']}")
