@@ -854,7 +854,7 @@ def work_records(db: sqlite_utils.Database, node: dict, first: str, last: str,
     _, hi = day_bounds_utc(last, zone)
     lo_text, hi_text = utc_text(lo), utc_text(hi)
     rows = db.query(
-        """SELECT u.id, u.name, u.phone, h.name AS home_unit, group_concat(DISTINCT p.name) AS places,
+        f"""SELECT u.id, u.name, u.phone, h.name AS home_unit, group_concat(DISTINCT p.name) AS places,
              (SELECT count(DISTINCT c.local_day) FROM checkins c WHERE c.user_id = u.id
                 AND c.local_day BETWEEN :first AND :last) AS days_reported,
              (SELECT coalesce(sum(min(julianday(coalesce(o.recorded_utc, c.recorded_utc))
@@ -863,8 +863,8 @@ def work_records(db: sqlite_utils.Database, node: dict, first: str, last: str,
                 WHERE c.user_id = u.id AND c.checkpoint_id IS NOT NULL
                 AND c.local_day BETWEEN :first AND :last) AS watch_hours,
              (SELECT count(*) FROM screening_visits v WHERE v.user_id = u.id
-                AND v.outcome = 'answered' AND v.local_day BETWEEN :first AND :last)
-                AS households_screened,
+                AND v.outcome = 'answered' AND v.local_day BETWEEN :first AND :last
+                AND {_LIVE_VISIT}) AS households_screened,  -- a corrected visit is replaced
              (SELECT count(*) FROM isolation_visits v WHERE v.user_id = u.id
                 AND v.local_day BETWEEN :first AND :last) AS isolation_visits,
              (SELECT count(*) FROM deliveries d WHERE d.delivered_by = u.id

@@ -181,8 +181,9 @@ def test_round_progress(as_user, world):
 
 def test_work_records_sorted_and_exported(as_user, world, poster_token):
     cadre = as_user("cadre_A")
-    screen(cadre, world, "hhA1")
+    first_visit = screen(cadre, world, "hhA1")
     screen(cadre, world, "hhA2")
+    screen(cadre, world, "hhA1", corrects_id=first_visit["id"])  # replaces it: not a third
     start = datetime.now(SHANGHAI) - timedelta(hours=3)
     watch = {"id": new_id(), "token": poster_token("A", "gateA"), "recorded_at": shanghai_time(start)}
     other = as_user("cadre_A2")
