@@ -193,6 +193,8 @@ def ticket_json(db: sqlite_utils.Database, row: dict, history: bool = True) -> d
     data["confirmed"] = row["confirmed_at"] is not None
     data["enterprise"] = {"id": row["enterprise_id"], "name": row["enterprise_name"]}
     data["user"] = {"id": row["user_id"], "name": row["user_name"]}
+    if "latest_note" in row:
+        data["latest_note"] = json.loads(row["latest_note"]) if row["latest_note"] else None
     if history:
         data["updates"] = [
             {"id": u["id"], "status": u["status"], "departments": json.loads(u["departments"]),
@@ -332,8 +334,15 @@ def tickets_visible(db: sqlite_utils.Database, user: User, enterprise_id: int | 
     if status:
         where.append("k.status = ?")
         params.append(status)
+    # The latest progress note rides along: the contact follows a ticket by it.
     rows = db.query(
-        f"""SELECT k.*, u.name AS user_name, e.name AS enterprise_name FROM problem_tickets k
+        f"""SELECT k.*, u.name AS user_name, e.name AS enterprise_name,
+                   (SELECT json_object('note', t.note, 'recorded_at', t.recorded_at,
+                                       'user', json_object('id', w.id, 'name', w.name))
+                    FROM ticket_updates t JOIN users w ON w.id = t.user_id
+                    WHERE t.ticket_id = k.id AND t.note != ''
+                    ORDER BY t.recorded_utc DESC, t.received_at DESC LIMIT 1) AS latest_note
+            FROM problem_tickets k
             JOIN users u ON u.id = k.user_id JOIN enterprises e ON e.id = k.enterprise_id
             JOIN places p ON p.id = e.community_id WHERE {' AND '.join(where)}
             ORDER BY k.status IN ('solved', 'cannot_solve'), k.raised_on DESC, k.id LIMIT ?""",

@@ -117,13 +117,22 @@ def test_contact_can_send_a_solution_back(as_user, world):
     assert committee.post("/api/tickets", json=ticket).status_code == 201
     early = mill.post(f"/api/tickets/{ticket['id']}/confirm", json={"solved": True})
     assert early.status_code == 409 and early.json["error"]["code"] == "ticket_not_solved"
+    listed = mill.get("/api/tickets").json["tickets"]
+    assert next(k for k in listed if k["id"] == ticket["id"])["latest_note"] is None
     assert committee.post(f"/api/tickets/{ticket['id']}/updates",
-                          json={"status": "solved"}).status_code == 201
+                          json={"status": "solved", "note": "已协调交警放行"}).status_code == 201
+    assert committee.post(f"/api/tickets/{ticket['id']}/updates",
+                          json={"departments": ["交通局"]}).status_code == 201  # no note
+    listed = mill.get("/api/tickets").json["tickets"]  # the contact follows the progress
+    latest = next(k for k in listed if k["id"] == ticket["id"])["latest_note"]
+    assert latest["note"] == "已协调交警放行" and latest["user"]["id"] == world["committee_A"]
     back = mill.post(f"/api/tickets/{ticket['id']}/confirm", json={"solved": False,
                                                                    "note": "仍无法通行"})
     assert back.json["ticket"]["status"] == "coordinating"
     assert not back.json["ticket"]["confirmed"]
     assert back.json["ticket"]["updates"][-1]["note"] == "仍无法通行"
+    listed = mill.get("/api/tickets").json["tickets"]
+    assert next(k for k in listed if k["id"] == ticket["id"])["latest_note"]["note"] == "仍无法通行"
 
 
 def test_an_older_status_from_an_offline_phone_is_kept_but_not_applied(as_user, world):

@@ -45,6 +45,8 @@ function ticketMain(tk) {
       tk.raised_on ? t('ticket.raised_on', { day: tk.raised_on }) : null,
       tk.solved_on ? t('ticket.solved_on', { day: tk.solved_on }) : null].filter(Boolean).join(' · ')),
     tk.departments?.length ? el('span', { class: 'task-sub' }, t('ticket.departments'), '：', tk.departments.join('、')) : null,
+    tk.latest_note ? el('span', { class: 'task-sub ticket-text', 'data-testid': 'ticket-latest-note' },
+      t('ticket.latest_note', { name: tk.latest_note.user?.name || '', time: fmtTime(tk.latest_note.recorded_at) }), '：', tk.latest_note.note) : null,
     el('span', { class: 'badges' }, ticketBadge(tk), tk.local ? badge('pending', t('ticket.local'), 'ticket-local') : null),
   ];
 }

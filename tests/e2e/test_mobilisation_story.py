@@ -175,6 +175,7 @@ def test_flour_mill_gets_a_grain_bureau_cadre_and_its_problem_solved(phone, tmp_
     mine = contact.get_by_test_id("ticket-row").filter(has_text="需协调储备粮小麦2000吨")
     expect(mine).to_have_attribute("data-status", "solved")
     expect(mine).to_have_attribute("data-confirmed", "false")
+    expect(mine.get_by_test_id("ticket-latest-note")).to_contain_text("储备粮已投放")  # the cadre's note
     fits(contact)
     contact.screenshot(path=shots / "7-contact-confirm.png", full_page=True)
     button = mine.get_by_test_id("ticket-confirm")
