@@ -7,17 +7,19 @@ created, duplicate (same id and content, or a repeat scan within the window), co
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlite_utils
 from flask import Blueprint, current_app, g, has_request_context, jsonify, request
 from flask_login import current_user
 
-from . import posters
+from . import group_commit, posters
 from .auth import check_throttle, record_failure, require_role
-from .db import first_row, get_db, write_transaction
+from .db import connect, first_row, get_db, write_transaction
 from .errors import ApiError, json_body, query_int
 from .i18n import t
 from .timeutil import local_day, now_utc, parse_time, utc_text
@@ -76,19 +78,50 @@ def record_checkin(db: sqlite_utils.Database, user_id: int, record: dict,
                    device_id: str | None = None) -> tuple[str, dict]:
     """Store a validated check-in record; return (status, stored row).
 
-    Raises ApiError for a bad poster token. Runs in one BEGIN IMMEDIATE transaction so that
-    parallel retries of one id give exactly one `created`.
+    Raises ApiError for a bad poster token. Runs in one BEGIN IMMEDIATE transaction (or a
+    savepoint of the caller's) so that parallel retries of one id give exactly one `created`.
     """
-    config = current_app.config
-    recorded = parse_time(record["recorded_at"])
+    return store_checkin_facts(db, CheckinFacts.of(user_id, record, device_id))
+
+
+@dataclass(frozen=True)
+class CheckinFacts:
+    """What storing a check-in takes from the request: settings, the trusted time, the poster
+    token's signature. With them store_checkin_facts needs nothing but the database, so it can run
+    in the group-commit writer (group_commit.py), outside the request."""
+
+    user_id: int
+    record: dict
+    device_id: str | None
+    digest: str
+    received: datetime
+    trusted: datetime
+    clock_flag: bool
+    day: str
+    zone: str
+    window: timedelta
+    poster_id: object  # None when the token's signature is wrong
+
+    @classmethod
+    def of(cls, user_id: int, record: dict, device_id: str | None = None) -> CheckinFacts:
+        config = current_app.config
+        location = record.get("location") or {}
+        content = {"token": record["token"], "recorded_at": record["recorded_at"],
+                   "location": location or None}
+        trusted = trusted_time(record)
+        return cls(user_id=user_id, record=record, device_id=device_id,
+                   digest=payload_hash(user_id, content), received=now_utc(), trusted=trusted,
+                   clock_flag=trusted != parse_time(record["recorded_at"]),
+                   day=local_day(trusted, config["TIMEZONE"]), zone=config["TIMEZONE"],
+                   window=timedelta(minutes=config["CHECKIN_WINDOW_MINUTES"]),
+                   poster_id=posters.verified_poster_id(record["token"]))
+
+
+def store_checkin_facts(db: sqlite_utils.Database, facts: CheckinFacts) -> tuple[str, dict]:
+    """record_checkin's database part; uses nothing of the request (see CheckinFacts)."""
+    record, user_id, digest, trusted, day = (facts.record, facts.user_id, facts.digest,
+                                             facts.trusted, facts.day)
     location = record.get("location") or {}
-    content = {"token": record["token"], "recorded_at": record["recorded_at"],
-               "location": location or None}
-    digest = payload_hash(user_id, content)
-    received = now_utc()
-    trusted = trusted_time(record)
-    clock_flag = trusted != recorded
-    day = local_day(trusted, config["TIMEZONE"])
     with write_transaction(db):
         existing = db.execute("SELECT payload_hash FROM checkins WHERE id = ?",
                               [record["id"]]).fetchone()
@@ -100,14 +133,14 @@ def record_checkin(db: sqlite_utils.Database, user_id: int, record: dict,
         if alias is not None:
             return ("repeat" if alias[1] == digest else "conflict"), get_checkin(db, alias[0])
         # A poster re-issued after the phone scanned it offline still counts for that scan.
-        poster = posters.resolve_token(db, record["token"], valid_at=utc_text(trusted))
-        window = timedelta(minutes=config["CHECKIN_WINDOW_MINUTES"])
+        poster = posters.live_poster(db, facts.poster_id, valid_at=utc_text(trusted))
+        window = facts.window
         repeat = open_checkin_at(db, user_id, poster["community_id"], poster["checkpoint_id"],
                                  since_utc=utc_text(trusted - window))
         if repeat is not None and repeat["recorded_utc"] <= utc_text(trusted + window):
             db.execute("""INSERT INTO checkin_aliases (id, checkin_id, user_id, payload_hash,
                               received_at) VALUES (?,?,?,?,?)""",
-                       [record["id"], repeat["id"], user_id, digest, utc_text(received)])
+                       [record["id"], repeat["id"], user_id, digest, utc_text(facts.received)])
             return "repeat", repeat
         db.execute(
             """INSERT INTO checkins (id, user_id, poster_id, community_id, checkpoint_id,
@@ -116,10 +149,10 @@ def record_checkin(db: sqlite_utils.Database, user_id: int, record: dict,
                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             [record["id"], user_id, poster["id"], poster["community_id"],
              poster["checkpoint_id"], record["recorded_at"], utc_text(trusted), day,
-             utc_text(received), device_id, location.get("lat"), location.get("lng"),
-             location.get("accuracy"),
+             utc_text(facts.received), facts.device_id, location.get("lat"),
+             location.get("lng"), location.get("accuracy"),
              int(not user_is_assigned(db, user_id, poster["community_id"], day)),
-             int(clock_flag), digest])
+             int(facts.clock_flag), digest])
         return "created", get_checkin(db, record["id"])
 
 
@@ -241,7 +274,12 @@ def _answer(status: str, row: dict):
 @require_role()
 def create_checkin():
     body = json_body("checkin")
-    status, row = record_checkin(get_db(), current_user.id, body, body.get("device_id"))
+    facts = CheckinFacts.of(current_user.id, body, body.get("device_id"))
+    try:  # the morning rush: check-ins arriving together share one commit (group_commit.py)
+        status, row = group_commit.run(current_app.config["DATABASE"],
+                                       functools.partial(store_checkin_facts, facts=facts), connect)
+    except ApiError as error:  # raised in the writer thread: told again in this user's language
+        raise error.retold() from None
     return _answer(status, row)
 
 

@@ -45,6 +45,13 @@ class ApiError(Exception):
         self.fields = fields or []
         self.headers = headers or {}
         self.extra = extra or {}
+        self.params = params
+
+    def retold(self) -> ApiError:
+        """The same error with its message in the language of the request at hand (for one
+        raised outside it, in the group-commit writer, where the message fell back to zh)."""
+        return ApiError(self.status, self.code, fields=self.fields, headers=self.headers,
+                        extra=self.extra, **self.params)
 
     def response(self):
         body: dict[str, Any] = {"code": self.code, "message": self.message}

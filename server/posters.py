@@ -20,6 +20,7 @@ from flask import (
     Response,
     current_app,
     g,
+    has_app_context,
     jsonify,
     render_template,
     request,
@@ -103,7 +104,16 @@ def _verified_poster_id(secret_key: str, token: str) -> object:
 def resolve_token(db: sqlite_utils.Database, token: str, valid_at: str | None = None) -> dict:
     """The poster a token names, live (or not yet revoked at UTC time `valid_at`),
     or the ApiError a phone should show."""
-    poster_id = _verified_poster_id(current_app.config["SECRET_KEY"], token)
+    return live_poster(db, verified_poster_id(token), valid_at)
+
+
+def verified_poster_id(token: str) -> object:
+    """The poster id the token signs, or None: the part of resolve_token that needs the app."""
+    return _verified_poster_id(current_app.config["SECRET_KEY"], token)
+
+
+def live_poster(db: sqlite_utils.Database, poster_id: object, valid_at: str | None = None) -> dict:
+    """resolve_token's part that needs only the database (it runs in the group-commit writer)."""
     if poster_id is None:
         raise ApiError(404, "poster_invalid")
     poster = _poster_of_request(db, poster_id) if isinstance(poster_id, str) else None
@@ -115,7 +125,10 @@ def resolve_token(db: sqlite_utils.Database, token: str, valid_at: str | None = 
 
 
 def _poster_of_request(db: sqlite_utils.Database, poster_id: str) -> dict | None:
-    """get_poster, read once per request: a synced batch names a few posters a hundred times."""
+    """get_poster, read once per request: a synced batch names a few posters a hundred times.
+    (Outside a request, in the group-commit writer, read each time.)"""
+    if not has_app_context():
+        return get_poster(db, poster_id)
     seen = g.setdefault("posters_read", {})
     if poster_id not in seen:
         seen[poster_id] = get_poster(db, poster_id)

@@ -194,7 +194,13 @@ def test_bad_tokens_are_refused_and_nothing_stored(as_user, poster_token, db):
     api = as_user("cadre_A")
     forged, _ = checkin(api, poster_token("A")[:-3] + "abc")
     assert forged.status_code == 404 and forged.json["error"]["code"] == "poster_invalid"
+    assert forged.json["error"]["message"] == "二维码无效：不是本系统签发的海报"
     assert db.execute("SELECT count(*) FROM checkins").fetchone()[0] == 0
+    # The check-in is stored by the group-commit writer, outside the request: its refusal
+    # still speaks the user's language.
+    english = as_user("cadre_A", lang="en")
+    forged, _ = checkin(english, poster_token("A")[:-3] + "abc")
+    assert forged.json["error"]["message"].startswith("Invalid QR code")
 
 
 def test_offline_scan_before_reissue_still_counts(app, as_user, poster_token, db):
