@@ -1,4 +1,5 @@
-"""Fault test: the real server (run.py, gunicorn) is SIGKILLed while phones sync.
+"""Fault test: the real server (run.py, gunicorn) is SIGKILLed while phones sync, and while
+they check in live (through group commit).
 
 PITFALLS 17 and 22: every record the server acknowledged is there after the restart, the
 phones' retries double nothing, and the database file passes integrity_check.
@@ -23,6 +24,7 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from helpers import SHANGHAI
 
 # What a phone sees when the server dies under it: refused or reset connections, or an answer
@@ -98,7 +100,22 @@ class Phone:
         self.csrf = body["csrf_token"]
 
 
-def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
+def send(phone: Phone, mode: str, batch: list[dict]) -> tuple[int, dict[str, str]]:
+    """One batch by sync, or one record (a batch of one) by the live check-in route, which
+    goes through group commit; returns the HTTP status and {record id: status}."""
+    if mode == "sync":
+        status, body = phone.call("POST", "/api/sync", {"device_id": phone.phone,
+                                                        "records": batch})
+        return status, ({r["id"]: r["status"] for r in body["results"]} if status == 200 else {})
+    (record,) = batch
+    status, body = phone.call("POST", "/api/checkins", {"id": record["id"],
+                                                        "recorded_at": record["recorded_at"],
+                                                        **record["data"]})
+    return status, ({record["id"]: body["status"]} if status in (200, 201) else {})
+
+
+@pytest.mark.parametrize("mode", ["sync", "checkins"])
+def test_kill_during_sync_loses_and_doubles_nothing(tmp_path, mode):
     server = Server(tmp_path, _free_port())
     server.start()
     base = f"http://127.0.0.1:{server.port}"
@@ -117,14 +134,16 @@ def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
         _, posters = office.call("GET", f"/api/places/{me['user']['place']['id']}/posters")
         token = posters["posters"][0]["token"]
 
-        # Each phone has 8 batches of 10 check-ins, 31 minutes apart (no repeat-scan merging).
+        # Each phone has 80 check-ins, 31 minutes apart (no repeat-scan merging): 8 sync
+        # batches of 10, or (mode "checkins") 40 live check-ins of one record each.
         now = datetime.now(SHANGHAI)
         outboxes = {}
+        count, size = (80, 10) if mode == "sync" else (40, 1)
         for phone in CADRES:
             records = [{"id": str(uuid.uuid4()), "type": "checkin",
                         "recorded_at": (now - timedelta(minutes=31 * k)).isoformat(),
-                        "data": {"token": token}} for k in range(80)]
-            outboxes[phone] = [records[i:i + 10] for i in range(0, 80, 10)]
+                        "data": {"token": token}} for k in range(count)]
+            outboxes[phone] = [records[i:i + size] for i in range(0, count, size)]
         acknowledged: set[str] = set()
         lock = threading.Lock()
 
@@ -140,8 +159,7 @@ def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
             for batch in outboxes[phone_number]:
                 while time.monotonic() < deadline:
                     try:
-                        status, body = phone.call("POST", "/api/sync",
-                                                  {"device_id": phone_number, "records": batch})
+                        status, statuses = send(phone, mode, batch)
                     except CUT_OFF:  # refused, reset or cut off mid-answer: keep it, retry
                         time.sleep(0.2)
                         continue
@@ -151,11 +169,10 @@ def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
                         except (*CUT_OFF, AssertionError):
                             time.sleep(0.2)
                         continue
-                    if status != 200:
+                    if not statuses:  # 503 while the server comes back: keep it, retry
                         time.sleep(0.2)
                         continue
-                    statuses = {r["id"]: r["status"] for r in body["results"]}
-                    assert set(statuses.values()) <= {"created", "duplicate"}, body
+                    assert set(statuses.values()) <= {"created", "duplicate"}, statuses
                     with lock:
                         acknowledged.update(statuses)
                     break
@@ -163,7 +180,7 @@ def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
         threads = [threading.Thread(target=run_phone, args=(p,)) for p in CADRES]
         for thread in threads:
             thread.start()
-        # Kill once some batches are in and others are in flight.
+        # Kill once some records are in and others are in flight.
         wait_until = time.monotonic() + 60
         while len(acknowledged) < 60:
             assert time.monotonic() < wait_until, "the phones never got going"
@@ -179,8 +196,8 @@ def test_kill_during_sync_loses_and_doubles_nothing(tmp_path):
         phone = Phone(base, CADRES[0])
         phone.login()
         for batch in outboxes[CADRES[0]]:
-            _, body = phone.call("POST", "/api/sync", {"device_id": "x", "records": batch})
-            assert {r["status"] for r in body["results"]} == {"duplicate"}
+            _, statuses = send(phone, mode, batch)
+            assert set(statuses.values()) == {"duplicate"}
     finally:
         server.stop()
 
