@@ -9,9 +9,14 @@ takes several minutes at full size), then times, in the same run, side by side:
   - the district tally (tally_report) for one day and for 30 days, and its JSON,
   - a community tally for one day and for 30 days,
   - the old way for the screening numbers: a recount from the visits of one community's day,
-and prints the ratios to the count(*). It also checks the summary against a recount on a
-sample of community-days. --db FILE keeps the generated file and reuses it on the next run
-with the same sizes; without it the file goes to a temporary directory, removed at the end.
+  - the old way for hours on watch and deliveries: counted from the watches and the deliveries'
+    UTC times for the district's 30 days,
+and prints the ratios to the count(*). It also checks the summaries against a recount on a
+sample of community-days, and hours on watch and deliveries on every community-day of the
+30-day district tally. The summaries that need the time zone (watch_coverage, the delivery
+days) are made by the same rebuild the server runs at start (summaries.ensure_zone).
+--db FILE keeps the generated file and reuses it on the next run with the same sizes;
+without it the file goes to a temporary directory, removed at the end.
 The numbers move with the machine; the ratios much less.
 """
 
@@ -80,6 +85,7 @@ def generate(path: Path, communities: int, days: list[str], visits: int, seed: i
     from server.migrations import V6_BACKFILL
 
     rng = random.Random(seed)
+    database = path  # `path` is a place's path below
     init_db(path)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = OFF")
@@ -326,7 +332,24 @@ def generate(path: Path, communities: int, days: list[str], visits: int, seed: i
     conn.execute("INSERT INTO bench_meta VALUES ('sizes', ?)", [json.dumps(counts)])
     conn.execute("PRAGMA journal_mode = WAL")  # as the server runs it
     conn.close()
+    began = time.perf_counter()
+    rebuild(database)
+    print(f"  hours on watch and delivery days made in {time.perf_counter() - began:.1f} s",
+          flush=True)
     return counts
+
+
+def rebuild(path: Path) -> None:
+    """watch_coverage and the delivery days from the rows written, as at the server's start."""
+    from server.db import connect, write_transaction
+    from server.summaries import rebuild_zone_summaries
+
+    db = connect(path)
+    try:
+        with write_transaction(db):
+            rebuild_zone_summaries(db, ZONE)
+    finally:
+        db.close()
 
 
 def same_indexes(path: Path) -> list[str]:
@@ -368,6 +391,12 @@ def timed(fn, repeat: int) -> tuple[float, float, object]:
     return first, statistics.median(runs), result
 
 
+def watch_and_deliveries(numbers: dict) -> dict:
+    from server.tallies import RECOUNTED_FIELDS
+
+    return {key: {k: row[k] for k in RECOUNTED_FIELDS} for key, row in numbers.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--visits", type=int, default=10_000_000)
@@ -388,7 +417,12 @@ def main() -> None:
         recount_screening,
         stored_counts,
     )
-    from server.tallies import daily_tally, tally_report
+    from server.tallies import (
+        community_tallies,
+        daily_tally,
+        recount_watch_and_deliveries,
+        tally_report,
+    )
 
     last = datetime.now(ZoneInfo(ZONE)).date() - timedelta(days=1)
     days = [(last - timedelta(days=args.days - 1 - n)).isoformat() for n in range(args.days)]
@@ -434,6 +468,7 @@ def main() -> None:
         district = next(db.query("SELECT * FROM places WHERE kind = 'district'"))
         community = next(db.query("SELECT * FROM places WHERE kind = 'community' ORDER BY id"))
         day, now = days[-1], datetime.now(UTC)
+        ids = [row[0] for row in db.execute("SELECT id FROM places WHERE kind = 'community'")]
         r = args.repeat
         load = os.getloadavg()[0]  # other work on the machine slows every figure
         results = {
@@ -449,6 +484,8 @@ def main() -> None:
                 lambda: tally_report(db, community, days[0], days[-1], ZONE, now), r),
             "recount of one community-day's screening (old way)": timed(
                 lambda: recount_screening(db, community["id"], day), r),
+            "recount of watch hours + deliveries, 30 days (old)": timed(
+                lambda: recount_watch_and_deliveries(db, ids, days, ZONE, now), r),
         }
         month = results["district tally, 30 days (tally_report)"][2]
         results["JSON of the 30-day district tally"] = timed(lambda: json.dumps(month), r)
@@ -462,7 +499,6 @@ def main() -> None:
                   f"({median / base:.3f})")
         # the summaries against a recount from the records, on a sample of community-days
         rng = random.Random(7)
-        ids = [row[0] for row in db.execute("SELECT id FROM places WHERE kind = 'community'")]
         sample = [(rng.choice(ids), rng.choice(days)) for _ in range(50)]
         checks = {
             "screening": lambda c, d: stored_counts(db, c, d) == recount_screening(db, c, d),
@@ -472,6 +508,9 @@ def main() -> None:
             recount_isolation_done(db, c, d),
             "households": lambda c, d: household_counts(db, [c]).get(c, 0) ==
             recount_households(db, c),
+            "hours on watch and deliveries": lambda c, d: watch_and_deliveries(
+                community_tallies(db, [c], [d], ZONE, now)) == watch_and_deliveries(
+                recount_watch_and_deliveries(db, [c], [d], ZONE, now)),
         }
         bad = []
         for name, check in checks.items():
@@ -480,7 +519,14 @@ def main() -> None:
             print(f"\n{name} summary = recount on {len(sample) - len(wrong)} of {len(sample)} "
                   f"sampled community-days" + (f"; DIFFERENT: {wrong[:5]}" if wrong else ""),
                   end="")
-        print()
+        recounted = results["recount of watch hours + deliveries, 30 days (old)"][2]
+        rows = {(row["community"]["id"], row["day"]): row for row in month["rows"]}
+        wrong = [key for key, row in rows.items() if watch_and_deliveries({key: row}) !=
+                 watch_and_deliveries({key: recounted[key]})]
+        bad += wrong
+        print(f"\nhours on watch and deliveries summary = recount on {len(rows) - len(wrong):,} "
+              f"of {len(rows):,} community-days of the 30-day district tally"
+              + (f"; DIFFERENT: {wrong[:5]}" if wrong else ""))
         db.close()
         if bad:
             sys.exit(1)

@@ -112,11 +112,14 @@ def create_app(config: dict | None = None) -> Flask:
         pwa,
         registrations,
         screening,
+        summaries,
         sync,
         tallies,
     )
 
     db.init_db(app.config["DATABASE"])
+    # the summaries that need the time zone: made (again) if the zone is not theirs
+    summaries.ensure_zone(app.config["DATABASE"], app.config["TIMEZONE"])
     db.init_app(app)
     errors.init_app(app)
     csrf.init_app(app)

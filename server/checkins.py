@@ -17,7 +17,7 @@ import sqlite_utils
 from flask import Blueprint, current_app, g, has_request_context, jsonify, request
 from flask_login import current_user
 
-from . import group_commit, posters
+from . import group_commit, posters, summaries
 from .auth import check_throttle, record_failure, require_role
 from .db import connect, first_row, get_db, write_transaction
 from .errors import ApiError, json_body, query_int
@@ -153,6 +153,8 @@ def store_checkin_facts(db: sqlite_utils.Database, facts: CheckinFacts) -> tuple
              location.get("lng"), location.get("accuracy"),
              int(not user_is_assigned(db, user_id, poster["community_id"], day)),
              int(facts.clock_flag), digest])
+        if poster["checkpoint_id"] is not None:  # a watch: the hours on watch it adds
+            summaries.count_watch(db, record["id"], facts.zone)
         return "created", get_checkin(db, record["id"])
 
 
@@ -188,6 +190,8 @@ def record_checkout(db: sqlite_utils.Database, user_id: int, record: dict,
                    received_at, device_id, payload_hash) VALUES (?,?,?,?,?,?,?,?)""",
             [record["id"], checkin["id"], user_id, record["recorded_at"], utc_text(trusted),
              utc_text(received), device_id, digest])
+        if checkin["checkpoint_id"] is not None:  # a watch ends: its hours on watch
+            summaries.count_watch(db, checkin["id"], current_app.config["TIMEZONE"])
         return "created", get_checkin(db, checkin["id"])
 
 

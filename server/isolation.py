@@ -19,7 +19,7 @@ import sqlite_utils
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import notices, places
+from . import notices, places, summaries
 from .audit import audit
 from .auth import User, require_role
 from .checkins import payload_hash, trusted_time
@@ -378,6 +378,7 @@ def _insert_delivery(db, user, delivery_id, household, case_id, visit_id, need, 
         [delivery_id, household["id"], household["community_id"], case_id, visit_id,
          need["kind"], need["what"], need.get("for_whom") or for_whom, need.get("due_by"),
          user.id, recorded_utc])
+    summaries.date_delivery(db, delivery_id, current_app.config["TIMEZONE"])
     db.execute(
         """INSERT INTO delivery_events (id, delivery_id, action, user_id, recorded_at,
                recorded_utc, received_at, device_id, payload_hash)
@@ -447,6 +448,7 @@ def store_delivery(db: sqlite_utils.Database, user: User, record: dict,
                 """UPDATE deliveries SET status = 'delivered', delivered_by = ?, delivered_at = ?,
                        taken_by = coalesce(taken_by, ?), taken_at = coalesce(taken_at, ?)
                    WHERE id = ?""", [user.id, stamp, user.id, stamp, delivery["id"]])
+            summaries.date_delivery(db, delivery["id"], current_app.config["TIMEZONE"])
         db.execute(
             """INSERT INTO delivery_events (id, delivery_id, action, user_id, recorded_at,
                    recorded_utc, received_at, device_id, note, payload_hash)

@@ -879,8 +879,64 @@ def _v7_unit_registrations(db: sqlite_utils.Database) -> None:
     db.conn.execute("CREATE INDEX unit_registrations_community ON unit_registrations(community_id)")
 
 
+def _v8_watch_and_delivery_days(db: sqlite_utils.Database) -> None:
+    for sql in V8_SQL:
+        db.conn.execute(sql)
+
+
+# One community's deliveries raised and delivered on the days of one delivery row, counted
+# from the day columns' indexes.
+_RECOUNT_DELIVERIES = """INSERT OR REPLACE INTO daily_delivery_counts (community_id, local_day,
+           raised, delivered)
+       SELECT {row}.community_id, k.day,
+           (SELECT count(*) FROM deliveries WHERE community_id = {row}.community_id
+            AND raised_day = k.day),
+           (SELECT count(*) FROM deliveries WHERE community_id = {row}.community_id
+            AND delivered_day = k.day)
+       FROM (SELECT {row}.raised_day AS day UNION SELECT {row}.delivered_day) k
+       WHERE k.day IS NOT NULL;"""
+
+# Hours on watch and deliveries per local day, kept by the write path (server/summaries.py).
+# Their local days need the deployment's time zone, which a migration does not know: they are
+# filled at start by summaries.ensure_zone, which also rebuilds them when the zone changes.
+V8_SQL = [
+    # Per checkpoint and local day: the merged stretches of watch (overlaps once), clipped to
+    # the day, as JSON [[begin, end], ...] in UTC epoch seconds, and their length in seconds.
+    """CREATE TABLE watch_coverage (
+        checkpoint_id INTEGER NOT NULL REFERENCES checkpoints(id),
+        local_day TEXT NOT NULL,
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        seconds REAL NOT NULL,
+        stretches TEXT NOT NULL,
+        PRIMARY KEY (checkpoint_id, local_day)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX watch_coverage_community ON watch_coverage(community_id, local_day, seconds)",
+    "ALTER TABLE deliveries ADD COLUMN raised_day TEXT",
+    "ALTER TABLE deliveries ADD COLUMN delivered_day TEXT",
+    "CREATE INDEX deliveries_community_raised_day ON deliveries(community_id, raised_day)",
+    """CREATE INDEX deliveries_community_delivered_day ON deliveries(community_id, delivered_day)
+       WHERE delivered_day IS NOT NULL""",
+    # Deliveries raised / delivered per community and local day, kept by the triggers below
+    # from the day columns: one row a day reads faster than grouping the index (bench/tally.py).
+    """CREATE TABLE daily_delivery_counts (
+        community_id INTEGER NOT NULL REFERENCES places(id),
+        local_day TEXT NOT NULL,
+        raised INTEGER NOT NULL DEFAULT 0,
+        delivered INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (community_id, local_day)
+    ) WITHOUT ROWID""",
+    f"""CREATE TRIGGER daily_delivery_counts_insert AFTER INSERT ON deliveries
+        BEGIN {_RECOUNT_DELIVERIES.format(row="NEW")} END""",
+    f"""CREATE TRIGGER daily_delivery_counts_update AFTER UPDATE OF community_id, raised_day,
+            delivered_day ON deliveries
+        BEGIN {_RECOUNT_DELIVERIES.format(row="OLD")} {_RECOUNT_DELIVERIES.format(row="NEW")} END""",
+    f"""CREATE TRIGGER daily_delivery_counts_delete AFTER DELETE ON deliveries
+        BEGIN {_RECOUNT_DELIVERIES.format(row="OLD")} END""",
+]
+
+
 MIGRATIONS = [_v1_foundation, _v2_screening, _v3_checkin_aliases, _v4_push, _v5_mobilisation,
-              _v6_tally_summaries, _v7_unit_registrations]
+              _v6_tally_summaries, _v7_unit_registrations, _v8_watch_and_delivery_days]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -16,13 +16,32 @@ changes nothing.
 `daily_isolation_counts` (planned isolation visits done) and `community_household_counts`
 are kept by triggers (server/migrations.py, v6), whoever writes.
 
+`watch_coverage` (hours on watch per checkpoint and local day) and the `raised_day` and
+`delivered_day` of deliveries (v8) need the deployment's time zone. The write path keeps them:
+`count_watch` after a watch check-in or its check-out (checkins.py), `date_delivery` after a
+delivery is raised or delivered (isolation.py). At start, `ensure_zone` rebuilds both in full
+when the zone they were made in (settings key `summary_zone`, with MAX_SHIFT) is not the
+configured one: the backfill of a database made before v8, the fix when a deployment changes
+its zone, and the way to recount them by hand (delete the key, restart). The
+tallies read them only when that zone is the one asked for, and count from the records if not.
+
 The recount_* functions count the same numbers from the records themselves; the tests and
-bench/tally.py prove the two agree.
+bench/tally.py prove the two agree (tallies.recount_watch_and_deliveries for v8's).
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
 import sqlite_utils
+
+from .db import connect, write_transaction
+from .timeutil import now_utc, utc_text
 
 FEVER = 37.3
 OUTCOMES = ("answered", "nobody_home", "refused")
@@ -181,3 +200,164 @@ def recount_households(db: sqlite_utils.Database, community_id: int) -> int:
 
 def _json_ids(ids: list[int]) -> str:
     return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+# --- hours on watch and deliveries per local day (v8) ------------------------------------------
+
+ZONE_KEY = "summary_zone"
+
+
+def made_for(zone: str) -> str:
+    """What watch_coverage and the delivery days depend on: the zone, and MAX_SHIFT (how long
+    an open watch counts), so a change of either makes them again at start."""
+    from .tallies import MAX_SHIFT
+
+    return f"{zone} max_shift={int(MAX_SHIFT.total_seconds())}s"
+
+
+def zone_summaries_current(db: sqlite_utils.Database, zone: str) -> bool:
+    """Whether watch_coverage and the delivery days are made for `zone` (and this MAX_SHIFT)."""
+    row = db.execute("SELECT value FROM settings WHERE key = ?", [ZONE_KEY]).fetchone()
+    return row is not None and row[0] == made_for(zone)
+
+
+def ensure_zone(path: str | Path, zone: str) -> bool:
+    """At start, after the migrations: rebuild the zone's summaries unless they are made in
+    `zone` already; returns whether it rebuilt. The check runs under the write lock, so of
+    several workers starting at once only the first rebuilds."""
+    db = connect(path)
+    try:
+        with write_transaction(db):
+            if zone_summaries_current(db, zone):
+                return False
+            rebuild_zone_summaries(db, zone)
+        return True
+    finally:
+        db.close()
+
+
+def rebuild_zone_summaries(db: sqlite_utils.Database, zone: str) -> None:
+    """Make watch_coverage and the delivery days again from the records, in `zone` (inside the
+    caller's transaction)."""
+    tz = ZoneInfo(zone)
+    db.conn.create_function("baodao_local_day", 1, lambda text: _local_day(text, tz),
+                            deterministic=True)
+    db.execute("""UPDATE deliveries SET raised_day = baodao_local_day(raised_at),
+                  delivered_day = baodao_local_day(delivered_at)""")
+    db.execute("DELETE FROM watch_coverage")
+    watches = db.execute(
+        """SELECT c.checkpoint_id, k.community_id, c.recorded_utc, o.recorded_utc
+           FROM checkins c JOIN checkpoints k ON k.id = c.checkpoint_id
+           LEFT JOIN checkouts o ON o.checkin_id = c.id
+           WHERE c.checkpoint_id IS NOT NULL ORDER BY c.checkpoint_id, c.recorded_utc""")
+    for (checkpoint_id, community_id), rows in itertools.groupby(watches, key=lambda r: r[:2]):
+        _store_coverage(db, checkpoint_id, community_id,
+                        _coverage_by_day(((r[2], r[3]) for r in rows), tz))
+    db.execute("""INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+                  ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                  updated_at = excluded.updated_at""",
+               [ZONE_KEY, made_for(zone), utc_text(now_utc())])
+
+
+def date_delivery(db: sqlite_utils.Database, delivery_id: str, zone: str) -> None:
+    """Give a delivery just raised or delivered its local days, in the writing transaction."""
+    tz = ZoneInfo(zone)
+    raised_at, delivered_at = db.execute(
+        "SELECT raised_at, delivered_at FROM deliveries WHERE id = ?", [delivery_id]).fetchone()
+    db.execute("UPDATE deliveries SET raised_day = ?, delivered_day = ? WHERE id = ?",
+               [_local_day(raised_at, tz), _local_day(delivered_at, tz), delivery_id])
+
+
+def count_watch(db: sqlite_utils.Database, checkin_id: str, zone: str) -> None:
+    """Bring watch_coverage up to date with a watch check-in, or the check-out of one, just
+    stored (in the writing transaction): the days the watch can touch, from its start to
+    MAX_SHIFT later, are made again from the watches of its checkpoint that reach them."""
+    from .tallies import MAX_SHIFT
+
+    row = db.execute("""SELECT c.checkpoint_id, k.community_id, c.recorded_utc FROM checkins c
+                        JOIN checkpoints k ON k.id = c.checkpoint_id WHERE c.id = ?""",
+                     [checkin_id]).fetchone()
+    if row is None:
+        return  # not a watch
+    checkpoint_id, community_id, start = row
+    tz = ZoneInfo(zone)
+    begin = _moment(start)
+    first, last = (datetime.fromtimestamp(t, tz).date()
+                   for t in (begin, begin + MAX_SHIFT.total_seconds()))
+    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    lo = _midnight(first, tz) - MAX_SHIFT.total_seconds()  # a watch from here may reach them
+    hi = _midnight(last + timedelta(days=1), tz)
+    watches = db.execute(
+        """SELECT c.recorded_utc, o.recorded_utc FROM checkins c
+           LEFT JOIN checkouts o ON o.checkin_id = c.id
+           WHERE c.checkpoint_id = ? AND c.recorded_utc >= ? AND c.recorded_utc < ?
+           ORDER BY c.recorded_utc""", [checkpoint_id, _text(lo), _text(hi)])
+    coverage = _coverage_by_day(watches, tz)
+    db.execute("""DELETE FROM watch_coverage WHERE checkpoint_id = ?
+                  AND local_day IN (SELECT value FROM json_each(?))""",
+               [checkpoint_id, json.dumps(days)])
+    _store_coverage(db, checkpoint_id, community_id, {day: coverage.get(day) for day in days})
+
+
+def _store_coverage(db, checkpoint_id: int, community_id: int, coverage: dict[str, list]) -> None:
+    """Insert the checkpoint's rows of the days in `coverage` (a day without any: no row)."""
+    db.conn.executemany(
+        """INSERT INTO watch_coverage (checkpoint_id, local_day, community_id, seconds, stretches)
+           VALUES (?, ?, ?, ?, ?)""",
+        [(checkpoint_id, day, community_id, sum(end - begin for begin, end in stretches),
+          json.dumps(stretches)) for day, stretches in coverage.items() if stretches])
+
+
+def _coverage_by_day(watches: Iterable[tuple[str, str | None]], tz: ZoneInfo) -> dict[str, list]:
+    """{local day: [[begin, end], ...]} of one checkpoint's watches, (start, check-out or None)
+    ordered by start: each counts until its check-out or MAX_SHIFT, whichever comes first;
+    overlapping ones merge into one stretch, which is then cut at local midnights."""
+    coverage: dict[str, list] = {}
+    for begin, end in _merged(watches):
+        for day, lo, hi in _day_parts(begin, end, tz):
+            coverage.setdefault(day, []).append([lo, hi])
+    return coverage
+
+
+def _merged(watches: Iterable[tuple[str, str | None]]) -> Iterator[tuple[float, float]]:
+    from .tallies import MAX_SHIFT
+
+    limit = MAX_SHIFT.total_seconds()
+    begin = finish = None
+    for start_text, stop_text in watches:
+        start = _moment(start_text)
+        stop = start + limit if stop_text is None else min(_moment(stop_text), start + limit)
+        if finish is not None and start <= finish:
+            finish = max(finish, stop)
+            continue
+        if finish is not None and finish > begin:
+            yield begin, finish
+        begin, finish = start, stop
+    if finish is not None and finish > begin:
+        yield begin, finish
+
+
+def _day_parts(begin: float, end: float, tz: ZoneInfo) -> Iterator[tuple[str, float, float]]:
+    """A stretch cut at the local midnights it crosses: (day, begin, end) for each day."""
+    while begin < end:
+        day = datetime.fromtimestamp(begin, tz).date()
+        midnight = _midnight(day + timedelta(days=1), tz)
+        yield day.isoformat(), begin, min(end, midnight)
+        begin = midnight
+
+
+def _midnight(day: date, tz: ZoneInfo) -> float:
+    """The UTC epoch seconds of a local day's start (as tallies.day_bounds_utc)."""
+    return datetime.combine(day, time.min, tz).timestamp()
+
+
+def _moment(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _text(moment: float) -> str:
+    return utc_text(datetime.fromtimestamp(moment, ZoneInfo("UTC")))
+
+
+def _local_day(text: str | None, tz: ZoneInfo) -> str | None:
+    return None if text is None else datetime.fromisoformat(text).astimezone(tz).date().isoformat()

@@ -25,7 +25,14 @@ from .checkins import checkin_json, get_checkin
 from .db import get_db
 from .errors import ApiError, query_int
 from .idcard import mask_id_number
-from .summaries import CHECKIN_COLUMNS, FEVER, household_counts, isolation_done, summary_rows
+from .summaries import (
+    CHECKIN_COLUMNS,
+    FEVER,
+    household_counts,
+    isolation_done,
+    summary_rows,
+    zone_summaries_current,
+)
 from .summaries import COLUMNS as SCREENING_COLUMNS
 from .timeutil import now_utc, today, utc_text
 
@@ -305,16 +312,61 @@ def _isolation_numbers(db, numbers: dict, community_ids: list[int], days: list[s
 
 
 def _watch_hours(db, numbers: dict, community_ids: list[int], days: list[str], args: dict,
-                 bounds: list[datetime], now: datetime) -> None:
+                 bounds: list[datetime], now: datetime, summarised: bool) -> None:
     """Hours of each day each checkpoint had someone on watch (overlaps counted once), summed
     per community, and the hours it had nobody. Only the part of a day that has passed counts;
-    an open shift counts until MAX_SHIFT, and no shift counts longer."""
+    an open shift counts until MAX_SHIFT, and no shift counts longer. From watch_coverage
+    when it is `summarised` in the zone asked for, else counted from the watches."""
+    starts = [_hours(b) for b in bounds]
+    ends = [min(h, _hours(now)) for h in starts[1:]]
+    checkpoints = dict(db.execute(
+        f"SELECT id, community_id FROM checkpoints WHERE community_id {_IN_IDS}", args))
+    count_covered = _covered_from_summary if summarised else _covered_from_watches
+    covered = count_covered(db, checkpoints, days, args, bounds, now)
+    spans = [max(hi - lo, 0.0) for lo, hi in zip(starts, ends, strict=False)]
+    count = Counter(checkpoints.values())
+    for c, hours in covered.items():
+        for index, day in enumerate(days):
+            row = numbers[c, day]
+            row["checkpoint_hours_covered"] = round(hours[index], 2)
+            row["checkpoint_hours_uncovered"] = round(max(count[c] * spans[index] - hours[index],
+                                                          0.0), 2)
+
+
+def _covered_from_summary(db, checkpoints: dict, days: list[str], args: dict,
+                          bounds: list[datetime], now: datetime) -> dict[int, list[float]]:
+    """{community: hours covered per day} from watch_coverage: a past day's stored seconds; of
+    a day not over (today), only the stretches' part before `now`."""
+    covered = {c: [0.0] * len(days) for c in set(checkpoints.values())}
+    index = {day: n for n, day in enumerate(days)}
+    ongoing = next((n for n, end in enumerate(bounds[1:]) if end > now), len(days))
+    where = f"FROM watch_coverage WHERE community_id {_IN_IDS} AND local_day BETWEEN :lo AND :hi"
+    if ongoing > 0:
+        for c, day, seconds in db.execute(
+                f"SELECT community_id, local_day, sum(seconds) {where} GROUP BY 1, 2",
+                {**args, "lo": days[0], "hi": days[ongoing - 1]}):
+            if c in covered:
+                covered[c][index[day]] += seconds / 3600
+    if ongoing < len(days):
+        clock = now.timestamp()
+        for c, day, stretches in db.execute(
+                f"SELECT community_id, local_day, stretches {where}",
+                {**args, "lo": days[ongoing], "hi": days[-1]}):
+            passed = sum(min(end, clock) - begin for begin, end in json.loads(stretches)
+                         if begin < clock)
+            if c in covered:
+                covered[c][index[day]] += passed / 3600
+    return covered
+
+
+def _covered_from_watches(db, checkpoints: dict, days: list[str], args: dict,
+                          bounds: list[datetime], now: datetime) -> dict[int, list[float]]:
+    """{community: hours covered per day} counted from the check-ins at checkpoints and their
+    check-outs (the recount that proves watch_coverage, and the way in another zone)."""
     n = len(days)
     starts = [_hours(b) for b in bounds]
     ends = [min(h, _hours(now)) for h in starts[1:]]
     limit = MAX_SHIFT.total_seconds() / 3600
-    checkpoints = dict(db.execute(
-        f"SELECT id, community_id FROM checkpoints WHERE community_id {_IN_IDS}", args))
     covered = {c: [0.0] * n for c in set(checkpoints.values())}
 
     def add(hours: list[float], begin: float, finish: float) -> None:
@@ -350,14 +402,52 @@ def _watch_hours(db, numbers: dict, community_ids: list[int], days: list[str], a
         current, begin, finish = checkpoint_id, start, stop
     if current is not None:
         add(covered[checkpoints[current]], begin, finish)
-    spans = [max(hi - lo, 0.0) for lo, hi in zip(starts, ends, strict=False)]
-    count = Counter(checkpoints.values())
-    for c, hours in covered.items():
-        for index, day in enumerate(days):
-            row = numbers[c, day]
-            row["checkpoint_hours_covered"] = round(hours[index], 2)
-            row["checkpoint_hours_uncovered"] = round(max(count[c] * spans[index] - hours[index],
-                                                          0.0), 2)
+    return covered
+
+
+def _count_deliveries(db, numbers: dict, days: list[str], zone: str, args: dict,
+                      bounds: list[datetime], summarised: bool) -> None:
+    """Deliveries raised and done on each local day: from daily_delivery_counts (kept from the
+    day columns the write path sets) when they are `summarised` in `zone`, else from their UTC
+    times."""
+    if summarised:  # kept from the day columns by triggers
+        for community_id, day, raised, delivered in summary_rows(
+                db, "daily_delivery_counts", ("raised", "delivered"), args):
+            row = numbers[community_id, day]
+            row["deliveries_raised"], row["deliveries_done"] = raised, delivered
+        return
+    texts = [utc_text(b) for b in bounds]
+    for key, column in (("deliveries_raised", "raised_at"), ("deliveries_done", "delivered_at")):
+        where = f"""FROM deliveries WHERE community_id {_IN_IDS} AND {column} >= :lo
+                    AND {column} < :hi"""
+        local = _local_day_sql(column, days, zone)
+        params = {**args, "lo": texts[0], "hi": texts[-1]}
+        if local:
+            for community_id, day, count in db.execute(
+                    f"SELECT community_id, {local}, count(*) {where} GROUP BY 1, 2", params):
+                numbers[community_id, day][key] = count
+        else:
+            for community_id, moment in db.execute(f"SELECT community_id, {column} {where}", params):
+                numbers[community_id, days[bisect_right(texts, moment) - 1]][key] += 1
+
+
+RECOUNTED_FIELDS = ("deliveries_raised", "deliveries_done", "checkpoint_hours_covered",
+                    "checkpoint_hours_uncovered")
+
+
+def recount_watch_and_deliveries(db: sqlite_utils.Database, community_ids: list[int],
+                                 days: list[str], zone: str,
+                                 now: datetime | None = None) -> dict[tuple[int, str], dict]:
+    """RECOUNTED_FIELDS of each community's day counted from the records, not from
+    watch_coverage and the delivery days: the tests and bench/tally.py prove they agree."""
+    now = now or now_utc()
+    numbers = {(c, d): dict.fromkeys(RECOUNTED_FIELDS, 0) for c in community_ids for d in days}
+    args = {"ids": json.dumps([int(c) for c in community_ids]), "first": days[0],
+            "last": days[-1]}
+    bounds = [day_bounds_utc(d, zone)[0] for d in days] + [day_bounds_utc(days[-1], zone)[1]]
+    _count_deliveries(db, numbers, days, zone, args, bounds, summarised=False)
+    _watch_hours(db, numbers, community_ids, days, args, bounds, now, summarised=False)
+    return numbers
 
 
 _IN_IDS = "IN (SELECT value FROM json_each(:ids))"
@@ -389,20 +479,10 @@ def community_tallies(db: sqlite_utils.Database, community_ids: list[int], days:
         for day in days[bisect_left(days, starts_on):bisect_right(days, ends_on)]:
             numbers[community_id, day]["households_in_round"] = households.get(community_id, 0)
     _isolation_numbers(db, numbers, community_ids, days, args, now.astimezone(ZoneInfo(zone)))
-    # deliveries raised and done: UTC times, counted on their local day
+    # deliveries raised and done on their local days: kept by the write path (summaries.py)
     bounds = [day_bounds_utc(d, zone)[0] for d in days] + [day_bounds_utc(last, zone)[1]]
-    texts = [utc_text(b) for b in bounds]
-    for key, column in (("deliveries_raised", "raised_at"), ("deliveries_done", "delivered_at")):
-        where = f"""FROM deliveries WHERE community_id {_IN_IDS} AND {column} >= :lo
-                    AND {column} < :hi"""
-        local = _local_day_sql(column, days, zone)
-        params = {**args, "lo": texts[0], "hi": texts[-1]}
-        if local:
-            put(db.execute(f"SELECT community_id, {local}, count(*) {where} GROUP BY 1, 2", params),
-                key)
-        else:
-            for community_id, moment in db.execute(f"SELECT community_id, {column} {where}", params):
-                numbers[community_id, days[bisect_right(texts, moment) - 1]][key] += 1
+    summarised = zone_summaries_current(db, zone)
+    _count_deliveries(db, numbers, days, zone, args, bounds, summarised)
     # cadres assigned on each day, once each: cadres with one assignment in the community
     # come grouped by its dates; the few with several are merged here
     diffs = {c: [0] * (len(days) + 1) for c in community_ids}
@@ -432,7 +512,7 @@ def community_tallies(db: sqlite_utils.Database, community_ids: list[int], days:
             numbers[community_id, day]["cadres_assigned"] = value
     # cadres reported and on watch, check-ins flagged: the summary table, kept by triggers
     put(summary_rows(db, "daily_checkin_counts", CHECKIN_COLUMNS, args), *CHECKIN_COLUMNS)
-    _watch_hours(db, numbers, community_ids, days, args, bounds, now)
+    _watch_hours(db, numbers, community_ids, days, args, bounds, now, summarised)
     # mobilisation: tickets of enterprises in the community, raised / confirmed solved that day
     for key, column in (("problems_raised", "raised_on"), ("problems_solved", "confirmed_on")):
         put(db.execute(

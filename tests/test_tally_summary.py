@@ -5,11 +5,12 @@ the set-based tally against the one-day tally; the records behind each number.""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from helpers import SHANGHAI, build_world, new_id, shanghai_time
 
-from server import migrations
-from server.db import connect, init_db
+from server import create_app, migrations
+from server.db import connect, init_db, write_transaction
 from server.retention import anonymise
 from server.summaries import (
     CHECKIN_COLUMNS,
@@ -17,15 +18,19 @@ from server.summaries import (
     checkin_counts,
     household_counts,
     isolation_done,
+    rebuild_zone_summaries,
     recount_checkins,
     recount_households,
     recount_screening,
     stored_counts,
+    zone_summaries_current,
 )
 from server.tallies import (
+    RECOUNTED_FIELDS,
     TALLY_FIELDS,
     community_tallies,
     daily_tally,
+    recount_watch_and_deliveries,
     tally_report,
 )
 
@@ -594,8 +599,6 @@ def test_cadres_assigned_once_each_whatever_their_assignments(world, db, app):
 def test_deliveries_fall_on_their_local_day_in_any_zone(world, db):
     """Raised and delivered times are UTC; each counts on its local day, with one offset
     (Shanghai) and across a daylight-saving change (Berlin, 29 March 2026)."""
-    from zoneinfo import ZoneInfo
-
     moments = ["2026-03-27T22:59:00.000000Z", "2026-03-27T23:00:00.000000Z",
                "2026-03-28T15:59:59.000000Z", "2026-03-28T16:00:00.000000Z",
                "2026-03-28T22:30:00.000000Z", "2026-03-29T21:59:00.000000Z",
@@ -612,11 +615,20 @@ def test_deliveries_fall_on_their_local_day_in_any_zone(world, db):
             return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(
                 ZoneInfo(zone)).date().isoformat()
 
-        numbers = community_tallies(db, [world["A"]], days, zone)
-        assert [numbers[world["A"], d]["deliveries_raised"] for d in days] == [
-            sum(local(m) == d for m in moments) for d in days], zone
-        assert [numbers[world["A"], d]["deliveries_done"] for d in days] == [
-            sum(local(m) == d for n, m in enumerate(moments) if n % 2) for d in days], zone
+        expected = ([sum(local(m) == d for m in moments) for d in days],
+                    [sum(local(m) == d for n, m in enumerate(moments) if n % 2) for d in days])
+        # counted from the UTC times (summaries of another zone), then from the day columns
+        # made in this zone (rows written by hand: the start-up rebuild gives them their days)
+        for summarised in (False, True):
+            with write_transaction(db):
+                if summarised:
+                    rebuild_zone_summaries(db, zone)
+                else:
+                    db.execute("DELETE FROM settings WHERE key = 'summary_zone'")
+            assert zone_summaries_current(db, zone) is summarised
+            numbers = community_tallies(db, [world["A"]], days, zone)
+            assert ([numbers[world["A"], d]["deliveries_raised"] for d in days],
+                    [numbers[world["A"], d]["deliveries_done"] for d in days]) == expected, zone
 
 
 def test_report_of_a_town_without_communities(world, db):
@@ -627,3 +639,229 @@ def test_report_of_a_town_without_communities(world, db):
     assert report["rows"] == []
     assert report["totals"] == [{"day": d, **dict.fromkeys((k for k, _ in TALLY_FIELDS), 0)}
                                 for d in ("2026-03-01", "2026-03-02")]
+
+
+# --- hours on watch and deliveries per local day (watch_coverage, delivery days) -----------------
+
+def coverage(db) -> dict:
+    return {(r[0], r[1]): (r[2], r[3], r[4]) for r in db.execute(
+        "SELECT checkpoint_id, local_day, community_id, seconds, stretches FROM watch_coverage")}
+
+
+def delivery_days(db) -> tuple[dict, dict]:
+    """Each delivery's local days, and the counts per community and day the triggers keep."""
+    return ({r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT id, raised_day, delivered_day FROM deliveries")},
+        {(r[0], r[1]): (r[2], r[3]) for r in db.execute(
+            """SELECT community_id, local_day, raised, delivered FROM daily_delivery_counts
+               WHERE raised > 0 OR delivered > 0""")})
+
+
+def assert_watch_and_deliveries_agree(db, world, days, now=None, zone=ZONE) -> dict:
+    """The tally from watch_coverage and the delivery days equals a recount from the records
+    for every community and day, and what the writes kept equals a rebuild from scratch;
+    returns the tally's numbers."""
+    assert zone_summaries_current(db, zone)
+    ids = [world["A"], world["B"], world["C"]]
+    numbers = community_tallies(db, ids, days, zone, now)
+    recounted = recount_watch_and_deliveries(db, ids, days, zone, now)
+    for key, row in recounted.items():
+        assert {k: numbers[key][k] for k in RECOUNTED_FIELDS} == row, key
+    kept = (coverage(db), delivery_days(db))
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        rebuild_zone_summaries(db, zone)
+        assert (coverage(db), delivery_days(db)) == kept
+    finally:
+        db.conn.execute("ROLLBACK")
+    return numbers
+
+
+def hours(numbers, world, community, days, key="checkpoint_hours_covered") -> list:
+    return [numbers[world[community], d][key] for d in days]
+
+
+def watch(api, token, when, status=201) -> dict:
+    body = {"id": new_id(), "token": token, "recorded_at": shanghai_time(when)}
+    response = api.post("/api/checkins", json=body)
+    assert response.status_code == status, response.json
+    return body
+
+
+def leave(api, checkin, when, status=201) -> dict:
+    body = {"id": new_id(), "checkin_id": checkin["id"], "recorded_at": shanghai_time(when)}
+    response = api.post("/api/checkouts", json=body)
+    assert response.status_code == status, response.json
+    return body
+
+
+def test_watch_coverage_equals_recount_after_live_synced_overlaps_midnight_and_replays(
+        as_user, world, db, poster_token):
+    cadre, other = as_user("cadre_A"), as_user("cadre_A2")
+    gate, gate2 = poster_token("A", "gateA"), poster_token("A", "gateA2")
+    days = [f"2026-03-{n:02d}" for n in range(1, 6)]
+    # South gate, March 1st: 08:00-16:00 live, overlapped by 12:00-20:00 synced: 12 hours.
+    first = watch(other, gate, at(1, 8))
+    leave(other, first, at(1, 16))
+    overlapping = {"id": new_id(), "type": "checkin", "recorded_at": shanghai_time(at(1, 12)),
+                   "data": {"token": gate}}
+    closing = {"id": new_id(), "type": "checkout", "recorded_at": shanghai_time(at(1, 20)),
+               "data": {"checkin_id": overlapping["id"]}}
+    batch = {"device_id": "phone-1", "records": [overlapping, closing]}
+    results = cadre.post("/api/sync", json=batch).json["results"]
+    assert [r["status"] for r in results] == ["created", "created"]
+    # North gate: 23:30 on the 1st to 03:00 on the 2nd, across Shanghai's midnight.
+    leave(other, watch(other, gate2, at(1, 23, 30)), at(2, 3))
+    numbers = assert_watch_and_deliveries_agree(db, world, days)
+    assert hours(numbers, world, "A", days) == [12.5, 3.0, 0.0, 0.0, 0.0]
+    assert hours(numbers, world, "A", days, "checkpoint_hours_uncovered") == [
+        35.5, 45.0, 48.0, 48.0, 48.0]
+    # A replayed batch, live replays and a repeat scan change nothing.
+    kept = coverage(db)
+    results = cadre.post("/api/sync", json=batch).json["results"]
+    assert [r["status"] for r in results] == ["duplicate", "duplicate"]
+    assert other.post("/api/checkins", json=first).status_code == 200
+    assert coverage(db) == kept
+    # A watch never checked out counts MAX_SHIFT (24 hours) and no longer: 18:00 on the 3rd to
+    # 18:00 on the 4th, overlapped at its end by a closed one from 17:00 to 19:00.
+    watch(cadre, gate2, at(3, 18))
+    leave(other, watch(other, gate2, at(4, 17)), at(4, 19))
+    numbers = assert_watch_and_deliveries_agree(db, world, days)
+    assert hours(numbers, world, "A", days) == [12.5, 3.0, 6.0, 19.0, 0.0]
+    # a check-out long after the start still counts MAX_SHIFT only; its days are made again
+    late = watch(other, gate, at(5, 1))
+    assert hours(assert_watch_and_deliveries_agree(db, world, days), world, "A", days)[4] == 23.0
+    leave(other, late, at(6, 9))
+    assert hours(assert_watch_and_deliveries_agree(db, world, days), world, "A", days)[4] == 23.0
+    leave(other, late, at(6, 10), status=409)
+
+
+def test_open_watch_today_counts_until_now(as_user, world, db, poster_token):
+    other = as_user("cadre_A2")
+    now = datetime.now(SHANGHAI).replace(second=0, microsecond=0)
+    start = now - timedelta(hours=2)
+    watch(other, poster_token("A", "gateA"), start)
+    kept = coverage(db)
+    watch(other, poster_token("A", "gateA"), start + timedelta(minutes=10), status=200)  # repeat
+    assert coverage(db) == kept
+    first = start.date() - timedelta(days=1)
+    days = [(first + timedelta(days=n)).isoformat() for n in range(4)]  # to tomorrow or later
+    for passed in (timedelta(minutes=30), timedelta(minutes=90), timedelta(hours=30)):
+        numbers = assert_watch_and_deliveries_agree(db, world, days, start + passed)
+        # the part of the watch before `now`, up to MAX_SHIFT, whatever midnights it crosses
+        assert sum(hours(numbers, world, "A", days)) == round(
+            min(passed, timedelta(hours=24)).total_seconds() / 3600, 2), passed
+
+
+def test_delivery_days_around_midnight(as_user, world, db):
+    cadre = as_user("cadre_A")
+
+    def step(when, action, **extra) -> dict:
+        body = {"id": new_id(), "recorded_at": shanghai_time(when), "action": action, **extra}
+        response = cadre.post("/api/deliveries", json=body)
+        assert response.status_code in (200, 201), response.json
+        return body
+
+    late = step(at(1, 23, 50), "raise", household_id=world["hhA1"], kind="medicine", what="退烧药")
+    early = step(at(2, 0, 10), "raise", household_id=world["hhA2"], kind="food", what="米")
+    step(at(2, 0, 5), "deliver", delivery_id=late["id"])
+    step(at(2, 0, 20), "take", delivery_id=early["id"])
+    step(at(2, 23, 59), "deliver", delivery_id=early["id"])
+    # raised by a screening visit's needs, synced, then the same batch again
+    need = visit(world, "hhA1", at(2, 23, 55), residents=[("resA1", {"temperature": 36.5})],
+                 needs=[{"kind": "medicine", "what": "降压药"}])
+    assert synced(cadre, need) == ["created"]
+    assert synced(cadre, need) == ["duplicate"]
+    days = ["2026-03-01", "2026-03-02", "2026-03-03"]
+    numbers = assert_watch_and_deliveries_agree(db, world, days)
+    assert hours(numbers, world, "A", days, "deliveries_raised") == [1, 2, 0]
+    assert hours(numbers, world, "A", days, "deliveries_done") == [0, 2, 0]
+
+
+def test_rebuilt_at_start_when_the_zone_changes(as_user, world, db, poster_token, tmp_path):
+    other = as_user("cadre_A2")
+    # 07:30 to 09:30 Shanghai on March 2nd is 00:30 to 02:30 in Berlin, on March 2nd too;
+    # 06:00 to 07:30 Shanghai is 23:00 to 00:30 in Berlin, across its midnight
+    leave(other, watch(other, poster_token("A", "gateA"), at(2, 6)), at(2, 9, 30))
+    step = {"id": new_id(), "recorded_at": shanghai_time(at(2, 6, 30)), "action": "raise",
+            "household_id": world["hhA1"], "kind": "food", "what": "菜"}
+    assert other.post("/api/deliveries", json=step).status_code == 201
+    days = ["2026-03-01", "2026-03-02", "2026-03-03"]
+    shanghai = assert_watch_and_deliveries_agree(db, world, days)
+    assert hours(shanghai, world, "A", days) == [0.0, 3.5, 0.0]
+    assert hours(shanghai, world, "A", days, "deliveries_raised") == [0, 1, 0]
+
+    def restart(zone: str) -> None:
+        create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret",
+                    "TIMEZONE": zone})
+
+    restart("Europe/Berlin")
+    berlin = assert_watch_and_deliveries_agree(db, world, days, zone="Europe/Berlin")
+    assert hours(berlin, world, "A", days) == [1.0, 2.5, 0.0]
+    assert hours(berlin, world, "A", days, "deliveries_raised") == [1, 0, 0]
+    # back to Shanghai; a watch written by hand (no write path) is counted by the rebuild
+    db.execute("DELETE FROM settings WHERE key = 'summary_zone'")
+    db.execute("""INSERT INTO checkins (id, user_id, poster_id, community_id, checkpoint_id,
+                      recorded_at, recorded_utc, local_day, received_at, payload_hash)
+                  SELECT 'by-hand', user_id, poster_id, community_id, checkpoint_id, recorded_at,
+                      '2026-03-02T16:00:00.000000Z', '2026-03-03', received_at, 'h'
+                  FROM checkins WHERE checkpoint_id IS NOT NULL""")
+    db.conn.commit()
+    restart(ZONE)
+    again = assert_watch_and_deliveries_agree(db, world, days)
+    assert hours(again, world, "A", days) == [0.0, 3.5, 24.0]
+
+
+def test_v8_migration_then_start_fills_the_zone_summaries(tmp_path, monkeypatch):
+    path = tmp_path / "baodao.db"
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:7])
+    assert init_db(path) == 7
+    db = connect(path)
+    with db.atomic():
+        world = build_world(db)
+        db.execute("INSERT INTO posters (id, community_id, checkpoint_id, manual_code, issued_at) "
+                   "VALUES ('p', ?, ?, '12345678', '2026-03-01T00:00:00.000000Z')",
+                   [world["A"], world["gateA"]])
+        for n, (start, stop) in enumerate((("2026-03-01T15:00:00.000000Z",
+                                            "2026-03-01T17:00:00.000000Z"),
+                                           ("2026-03-01T16:00:00.000000Z", None))):
+            db.execute("""INSERT INTO checkins (id, user_id, poster_id, community_id, checkpoint_id,
+                              recorded_at, recorded_utc, local_day, received_at, payload_hash)
+                          VALUES (?, ?, 'p', ?, ?, ?, ?, '2026-03-02', ?, 'h')""",
+                       [f"k{n}", world["cadre_A"], world["A"], world["gateA"], start, start,
+                        start])
+            if stop:
+                db.execute("""INSERT INTO checkouts (id, checkin_id, user_id, recorded_at,
+                                  recorded_utc, received_at, payload_hash)
+                              VALUES (?, ?, ?, ?, ?, ?, 'h')""",
+                           [f"o{n}", f"k{n}", world["cadre_A"], stop, stop, stop])
+        db.execute("""INSERT INTO deliveries (id, household_id, community_id, kind, what,
+                          raised_by, raised_at, delivered_at)
+                      VALUES ('d', ?, ?, 'food', '米', ?, '2026-03-01T15:59:00.000000Z',
+                              '2026-03-01T16:01:00.000000Z')""",
+                   [world["hhA1"], world["A"], world["cadre_A"]])
+    db.close()
+    monkeypatch.undo()
+    create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret"})
+    db = connect(path)
+    days = ["2026-03-01", "2026-03-02", "2026-03-03"]
+    numbers = assert_watch_and_deliveries_agree(db, world, days)
+    assert hours(numbers, world, "A", days) == [1.0, 24.0, 0.0]  # 23:00 to 00:00 + 24 hours
+    assert hours(numbers, world, "A", days, "deliveries_raised") == [1, 0, 0]
+    assert hours(numbers, world, "A", days, "deliveries_done") == [0, 1, 0]
+    db.close()
+
+
+def test_rebuilt_at_start_when_max_shift_changes(as_user, world, db, poster_token, tmp_path,
+                                                 monkeypatch):
+    from server import tallies
+
+    watch(as_user("cadre_A2"), poster_token("A", "gateA"), at(2, 6))  # never checked out
+    days = ["2026-03-01", "2026-03-02", "2026-03-03"]
+    assert hours(assert_watch_and_deliveries_agree(db, world, days), world, "A", days) == [
+        0.0, 18.0, 6.0]
+    monkeypatch.setattr(tallies, "MAX_SHIFT", timedelta(hours=12))
+    assert not zone_summaries_current(db, ZONE)
+    create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret"})
+    assert hours(assert_watch_and_deliveries_agree(db, world, days), world, "A", days) == [
+        0.0, 12.0, 0.0]
