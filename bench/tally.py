@@ -82,7 +82,7 @@ class Writer:
 def generate(path: Path, communities: int, days: list[str], visits: int, seed: int = 1) -> dict:
     """The district, its people and a month of their records; returns the sizes made."""
     from server.db import init_db
-    from server.migrations import V6_BACKFILL
+    from server.migrations import V6_BACKFILL, V9_BACKFILL
 
     rng = random.Random(seed)
     database = path  # `path` is a place's path below
@@ -324,6 +324,8 @@ def generate(path: Path, communities: int, days: list[str], visits: int, seed: i
     for sql in V6_BACKFILL:  # the summaries the triggers keep (screening's is filled above)
         if "daily_screening_counts" not in sql:
             conn.execute(sql)
+    for sql in V9_BACKFILL:
+        conn.execute(sql)
     for _, sql in triggers:
         conn.execute(sql)
     conn.execute("""CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""")
@@ -415,12 +417,14 @@ def main() -> None:
         recount_households,
         recount_isolation_done,
         recount_screening,
+        round_screened,
         stored_counts,
     )
     from server.tallies import (
         community_tallies,
         daily_tally,
         recount_watch_and_deliveries,
+        round_progress,
         tally_report,
     )
 
@@ -469,6 +473,7 @@ def main() -> None:
         community = next(db.query("SELECT * FROM places WHERE kind = 'community' ORDER BY id"))
         day, now = days[-1], datetime.now(UTC)
         ids = [row[0] for row in db.execute("SELECT id FROM places WHERE kind = 'community'")]
+        communities_of_district = list(db.query("SELECT * FROM places WHERE kind = 'community'"))
         r = args.repeat
         load = os.getloadavg()[0]  # other work on the machine slows every figure
         results = {
@@ -486,7 +491,18 @@ def main() -> None:
                 lambda: recount_screening(db, community["id"], day), r),
             "recount of watch hours + deliveries, 30 days (old)": timed(
                 lambda: recount_watch_and_deliveries(db, ids, days, ZONE, now), r),
+            "district progress chart numbers (round_screened_counts)": timed(
+                lambda: (round_screened(db, ids, day), household_counts(db, ids)), r),
+            "the same from the visits (round_progress per community)": timed(
+                lambda: [round_progress(db, c, day) for c in communities_of_district], 1),
         }
+        summary_bars = results["district progress chart numbers (round_screened_counts)"][2]
+        recounted_bars = results["the same from the visits (round_progress per community)"][2]
+        agree = sum(  # a community with no current round: no bar numbers, no grids
+            (summary_bars[0].get(c["id"], 0),
+             summary_bars[1].get(c["id"], 0) if c["id"] in summary_bars[0] else 0) == (
+                sum(g["screened"] for g in p["grids"]), sum(g["households"] for g in p["grids"]))
+            for c, p in zip(communities_of_district, recounted_bars, strict=True))
         month = results["district tally, 30 days (tally_report)"][2]
         results["JSON of the 30-day district tally"] = timed(lambda: json.dumps(month), r)
         base = results["SELECT count(*) FROM screening_visits"][1]
@@ -495,7 +511,7 @@ def main() -> None:
               f"tally; load average {os.getloadavg()[0]:.1f} (started at {load:.1f}); times: "
               f"first run / median of {r} (ratio of the median to count(*))")
         for label, (first_run, median, _) in results.items():
-            print(f"  {label:<52} {first_run * 1000:9.1f} ms / {median * 1000:9.1f} ms  "
+            print(f"  {label:<58} {first_run * 1000:9.1f} ms / {median * 1000:9.1f} ms  "
                   f"({median / base:.3f})")
         # the summaries against a recount from the records, on a sample of community-days
         rng = random.Random(7)
@@ -527,6 +543,10 @@ def main() -> None:
         print(f"\nhours on watch and deliveries summary = recount on {len(rows) - len(wrong):,} "
               f"of {len(rows):,} community-days of the 30-day district tally"
               + (f"; DIFFERENT: {wrong[:5]}" if wrong else ""))
+        print(f"round progress summary = recount on {agree:,} of {len(recounted_bars):,} "
+              "communities")
+        if agree != len(recounted_bars):
+            bad.append(("round progress", len(recounted_bars) - agree))
         db.close()
         if bad:
             sys.exit(1)

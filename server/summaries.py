@@ -193,6 +193,20 @@ def household_counts(db: sqlite_utils.Database, community_ids: list[int]) -> dic
            WHERE community_id IN (SELECT value FROM json_each(?))""", [_json_ids(community_ids)]))
 
 
+def round_screened(db: sqlite_utils.Database, community_ids: list[int],
+                   day: str) -> dict[int, int]:
+    """{community_id: households screened in its round current on `day`} from the summary
+    (migration v9); communities with no current round are left out."""
+    return dict(db.execute(
+        """WITH current AS (SELECT community_id, id, row_number() OVER (
+                   PARTITION BY community_id ORDER BY starts_on DESC, id DESC) AS n
+               FROM screening_rounds WHERE community_id IN (SELECT value FROM json_each(:ids))
+               AND starts_on <= :day AND ends_on >= :day)
+           SELECT c.community_id, coalesce(s.households, 0) FROM current c
+           LEFT JOIN round_screened_counts s ON s.round_id = c.id WHERE c.n = 1""",
+        {"ids": _json_ids(community_ids), "day": day}))
+
+
 def recount_households(db: sqlite_utils.Database, community_id: int) -> int:
     return db.execute("SELECT count(*) FROM households WHERE community_id = ? "
                       "AND deleted_at IS NULL", [community_id]).fetchone()[0]

@@ -30,6 +30,7 @@ from .summaries import (
     FEVER,
     household_counts,
     isolation_done,
+    round_screened,
     summary_rows,
     zone_summaries_current,
 )
@@ -1068,11 +1069,14 @@ def progress_svg(place_id: int):
     db = get_db()
     place = require_place_in_scope(db, current_user, place_id)
     day = today(current_app.config["TIMEZONE"]).isoformat()
+    communities = places.subtree(db, place["path"], "community")
+    ids = [c["id"] for c in communities]
+    screened, households = round_screened(db, ids, day), household_counts(db, ids)
     bars = []
-    for community in places.subtree(db, place["path"], "community"):
-        progress = round_progress(db, community, day)
-        total = sum(g["households"] for g in progress["grids"])
-        done = sum(g["screened"] for g in progress["grids"])
-        bars.append((community["name"], done / total if total else 0.0, f"{done}/{total}"))
+    for community in communities:  # as round_progress counts, from the summaries
+        done = screened.get(community["id"])
+        total = households.get(community["id"], 0) if done is not None else 0
+        bars.append((community["name"], (done or 0) / total if total else 0.0,
+                     f"{done or 0}/{total}"))
     bars.sort(key=lambda bar: bar[1])
     return Response(charts.bar_chart("排查进度（本轮）", bars), mimetype="image/svg+xml")

@@ -216,9 +216,9 @@ def test_v6_migration_backfills_from_existing_visits(tmp_path, monkeypatch):
             db.execute(
                 """INSERT INTO screening_visits (id, household_id, community_id, user_id,
                        recorded_at, recorded_utc, local_day, received_at, outcome, corrects_id,
-                       payload_hash) VALUES (?,?,?,?,?,?,?,?,?,?, 'h')""",
+                       round_id, payload_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'h')""",
                 [visit_id, world[household], world[household[2]], world["cadre_A"], stamp, stamp,
-                 day, stamp, outcome, corrects])
+                 day, stamp, outcome, corrects, world[f"round{household[2]}"]])
             for resident, temperature in residents:
                 db.execute("""INSERT INTO screening_visit_residents (visit_id, resident_id,
                                   temperature) VALUES (?,?,?)""", [visit_id, world[resident],
@@ -271,6 +271,10 @@ def test_v6_migration_backfills_from_existing_visits(tmp_path, monkeypatch):
     assert assert_checkins_agree(db) == 1
     assert isolation_done(db, [world["A"]], "2026-03-01", "2026-03-03") == {
         (world["A"], "2026-03-01"): 2, (world["A"], "2026-03-02"): 1}
+    from server.summaries import round_screened  # v9: households screened per round
+
+    assert round_screened(db, [world["A"], world["B"]], "2026-03-02") == {world["A"]: 2,
+                                                                          world["B"]: 0}
     plan = db.execute("EXPLAIN QUERY PLAN SELECT 1 FROM screening_visits x "
                       "WHERE x.corrects_id = 'a'").fetchall()
     assert "screening_visits_corrects" in str(plan)
@@ -865,3 +869,61 @@ def test_rebuilt_at_start_when_max_shift_changes(as_user, world, db, poster_toke
     create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret"})
     assert hours(assert_watch_and_deliveries_agree(db, world, days), world, "A", days) == [
         0.0, 12.0, 0.0]
+
+
+def test_round_screened_summary_counts_as_round_progress(as_user, world, db, app):
+    """The district's progress chart reads round_screened_counts (migration v9); it must say
+    what round_progress, which counts from the visits, says of every community."""
+    from server import places
+    from server.summaries import round_screened
+    from server.tallies import round_progress
+
+    day = datetime.now(SHANGHAI).date().isoformat()
+    district = db.execute("SELECT path FROM places WHERE id = ?", [world["district"]]).fetchone()[0]
+    communities = places.subtree(db, district, "community")
+
+    def agree():
+        ids = [c["id"] for c in communities]
+        screened, households = round_screened(db, ids, day), household_counts(db, ids)
+        for community in communities:
+            progress = round_progress(db, community, day)
+            expected = (sum(g["screened"] for g in progress["grids"]),
+                        sum(g["households"] for g in progress["grids"]))
+            if progress["round"] is None:
+                assert community["id"] not in screened
+                continue
+            assert (screened[community["id"]], households[community["id"]]) == expected
+        return screened
+
+    cadre, other = as_user("cadre_A"), as_user("cadre_B")
+    assert agree()[world["A"]] == 0
+    now = datetime.now(SHANGHAI)
+    first = visit(world, "hhA1", now - timedelta(minutes=30))
+    live(cadre, first)
+    live(cadre, visit(world, "hhA1", now - timedelta(minutes=20)))  # again: still one household
+    nobody = visit(world, "hhA2", now - timedelta(minutes=10), "nobody_home")
+    assert synced(cadre, nobody, nobody) == ["created", "duplicate"]
+    live(other, visit(world, "hhB1", now - timedelta(minutes=5), "refused"))
+    assert agree()[world["A"]] == 1 and agree()[world["B"]] == 0
+    # nobody home, then the door answered: screened
+    live(cadre, visit(world, "hhA2", now - timedelta(minutes=2), corrects_id=nobody["id"]))
+    assert agree()[world["A"]] == 2
+    # deleted by the committee: out of the count and of the households
+    assert as_user("committee_A").delete(f"/api/households/{world['hhA1']}").status_code == 200
+    assert agree()[world["A"]] == 1
+    # restored, and moved to another community, by any writer of the file
+    with write_transaction(db):
+        db.execute("UPDATE households SET deleted_at = NULL WHERE id = ?", [world["hhA1"]])
+    assert agree()[world["A"]] == 2
+    with write_transaction(db):
+        db.execute("UPDATE households SET community_id = ? WHERE id = ?",
+                   [world["B"], world["hhA2"]])
+    assert agree()[world["A"]] == 1
+    # a new round starts from nothing
+    with write_transaction(db):
+        db.execute("""INSERT INTO screening_rounds (community_id, name, starts_on, ends_on,
+                          created_at) VALUES (?, '第二轮', ?, '2099-12-31', ?)""",
+                   [world["A"], day, now.isoformat()])
+    assert agree()[world["A"]] == 0
+    chart = as_user("admin").get(f"/api/places/{world['district']}/progress.svg")
+    assert "0/1" in chart.get_data(as_text=True)  # 甲社区: one household left, none screened
