@@ -365,12 +365,14 @@ def raise_deliveries(db: sqlite_utils.Database, user: User, household: dict, vis
     for index, need in enumerate(needs):
         delivery_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"baodao:visit:{visit_id}:{index}"))
         _insert_delivery(db, user, delivery_id, household, case_id, visit_id, need,
-                         for_whom or household["head_name"], recorded.isoformat(), None, "")
+                         for_whom or household["head_name"], recorded.isoformat(), recorded,
+                         None, "")
 
 
 def _insert_delivery(db, user, delivery_id, household, case_id, visit_id, need, for_whom,
-                     recorded_at: str, device_id, digest) -> None:
-    stamp, recorded_utc = utc_text(now_utc()), utc_text(datetime.fromisoformat(recorded_at))
+                     recorded_at: str, trusted: datetime, device_id, digest) -> None:
+    """recorded_at as the phone said it; `trusted` the time it counts at (trusted_time)."""
+    stamp, recorded_utc = utc_text(now_utc()), utc_text(trusted)
     db.execute(
         """INSERT INTO deliveries (id, household_id, community_id, case_id, source_visit_id,
                kind, what, for_whom, due_by, raised_by, raised_at)
@@ -428,8 +430,8 @@ def store_delivery(db: sqlite_utils.Database, user: User, record: dict,
                     [record["case_id"], household["id"]]).fetchone() is None:
                 raise fail(422, "case_unknown", "/case_id", "exists")
             _insert_delivery(db, user, record["id"], household, record.get("case_id"), None,
-                             record, household["head_name"], record["recorded_at"], device_id,
-                             digest)
+                             record, household["head_name"], record["recorded_at"], recorded,
+                             device_id, digest)
             return "created", delivery_json(get_delivery(db, record["id"]))
         delivery = get_delivery(db, record["delivery_id"])
         if delivery is None:

@@ -283,3 +283,24 @@ def test_local_policy(as_user, world, who, status):
         "rules": {"slots": ["morning"], "phases": [{"kind": "home_monitoring", "days": 7,
                                                     "test_days": [1, 7]}]}})
     assert response.status_code == status
+
+
+def test_a_delivery_raised_on_a_slow_phone_counts_at_the_corrected_time(as_user, world, db):
+    """PITFALLS 27 for deliveries too: the batch's sent_at corrects the phone's clock."""
+    api = as_user("cadre_A")
+    behind = timedelta(hours=30)
+    phone_now = datetime.now(SHANGHAI) - behind
+    raise_ = {"id": new_id(), "type": "delivery", "recorded_at": shanghai_time(phone_now),
+              "data": {"action": "raise", "household_id": world["hhA2"], "kind": "other",
+                       "what": "代缴电费"}}
+    answer = api.post("/api/sync", json={"device_id": "slow", "sent_at": shanghai_time(phone_now),
+                                         "records": [raise_]}).json
+    assert answer["results"][0]["status"] == "created"
+    raised_at, raised_day = db.execute("SELECT raised_at, raised_day FROM deliveries WHERE id = ?",
+                                       [raise_["id"]]).fetchone()
+    stored = datetime.fromisoformat(raised_at.replace("Z", "+00:00"))
+    assert abs(stored - datetime.now(SHANGHAI)) < timedelta(minutes=5)  # not 30 hours ago
+    assert raised_day == datetime.now(SHANGHAI).date().isoformat()
+    event = db.execute("SELECT recorded_at FROM delivery_events WHERE id = ?",
+                       [raise_["id"]]).fetchone()[0]
+    assert event == raise_["recorded_at"]  # the phone's own claim is kept as sent
