@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .db import begin_immediate
+
 MAX_GROUP = 64  # bounds the time the write lock is held and one group's loss on a failure
 WAIT_SECONDS = 60  # a request never hangs: past this it fails (and the phone retries)
 
@@ -87,7 +89,7 @@ class _Writer:
             self._close()
             self.db, self.db_path = self.connect(path), path
         conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
+        begin_immediate(conn)
         try:
             for number, job in enumerate(group):
                 conn.execute(f"SAVEPOINT job_{number}")

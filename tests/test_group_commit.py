@@ -126,3 +126,26 @@ def test_forget_lets_the_file_be_replaced(path, tmp_path):
     (tmp_path / "other.db").replace(path)
     group_commit.run(path, insert(7), connect)
     assert stored(path) == [7]
+
+
+def test_the_writer_waits_out_another_process_lock_and_gives_up_in_time(path, monkeypatch):
+    """begin_immediate: tried again while another connection (another gunicorn worker) holds
+    the write lock; after the busy timeout the error reaches the request (a 503)."""
+    from server import db as db_module
+
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.2, other.execute, args=("COMMIT",)).start()
+    began = time.monotonic()
+    assert group_commit.run(path, insert(1), connect) == 1  # waited for the other commit
+    assert 0.15 < time.monotonic() - began < 5
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 300)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            group_commit.run(path, insert(2), connect)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert group_commit.run(path, insert(3), connect) == 3  # and lives on
+    assert stored(path) == [1, 3]
