@@ -841,10 +841,8 @@ def tally_records(db: sqlite_utils.Database, community_id: int, day: str, metric
     return _checkin_records(db, c, day, metric, zone)
 
 
-@bp.get("/api/places/<int:place_id>/tally/records")
-@require_role("committee", "admin")
-def place_tally_records(place_id: int):
-    """The records behind one number of a community's day: the tally's links."""
+def _records_request(place_id: int) -> tuple[dict, str, str, str, list[dict]]:
+    """The community, day, metric (with its title) and records a records request names."""
     db = get_db()
     place = require_place_in_scope(db, current_user, place_id)
     if place["kind"] != "community":
@@ -855,17 +853,78 @@ def place_tally_records(place_id: int):
         raise ApiError(422, "invalid", fields=[{"path": "/query/metric", "rule": "enum",
                                                 "message": ", ".join(titles)}])
     day = _requested_day()
+    records = tally_records(db, place["id"], day, metric, current_app.config["TIMEZONE"])
+    return place, day, metric, titles[metric], records
+
+
+@bp.get("/api/places/<int:place_id>/tally/records")
+@require_role("committee", "admin")
+def place_tally_records(place_id: int):
+    """The records behind one number of a community's day: the tally's links."""
+    place, day, metric, title, records = _records_request(place_id)
     limit = min(max(query_int("limit", 200), 1), MAX_RECORDS)
     offset = max(query_int("offset", 0), 0)
-    zone = current_app.config["TIMEZONE"]
-    now = now_utc()
-    records = tally_records(db, place["id"], day, metric, zone, now)
+    value = daily_tally(get_db(), place["id"], day, current_app.config["TIMEZONE"])[metric]
     return jsonify({"place": {k: place[k] for k in ("id", "name", "kind")}, "day": day,
-                    "metric": metric, "title": titles[metric],
-                    "value": daily_tally(db, place["id"], day, zone, now)[metric],
+                    "metric": metric, "title": title, "value": value,
                     "counts": RECORD_COUNTS.get(metric, "records"), "total": len(records),
                     "limit": limit, "offset": offset,
                     "records": records[offset:offset + limit]})
+
+
+@bp.get("/api/places/<int:place_id>/tally/records.csv", defaults={"fmt": "csv"})
+@bp.get("/api/places/<int:place_id>/tally/records.xlsx", defaults={"fmt": "xlsx"})
+@require_role("committee", "admin")
+def place_tally_records_file(place_id: int, fmt: str):
+    """The same list as a spreadsheet, masked as on screen, with Chinese headers."""
+    place, day, metric, title, records = _records_request(place_id)
+    header, rows = flat_table(records)
+    return download(fmt, f"{title} {day}", header, rows,
+                    f"records-{place['id']}-{day}-{metric}", place["id"])
+
+
+# Chinese headers of the records' fields: a nested field is named by its owner and its own
+# name, e.g. household.address -> 住户地址.
+_OWNERS = {"household": "住户", "user": "干部", "resident": "居民", "case": "隔离",
+           "checkpoint": "卡口"}
+_FIELDS = {
+    "type": "记录类型", "id": "编号", "name": "姓名", "phone": "电话", "id_number": "身份证号",
+    "address": "地址", "grid": "网格", "recorded_at": "记录时间", "outcome": "入户结果",
+    "result": "排查结论", "corrects_id": "更正的记录", "visit_id": "随访/入户记录",
+    "temperature": "体温", "symptoms": "症状", "kind": "类别", "starts_on": "开始日期",
+    "planned_end": "计划结束日期", "ended_on": "结束日期", "end_outcome": "结束去向",
+    "status": "状态", "day": "日期", "slot": "时段", "checkout_at": "签退时间",
+    "outside_assignment": "非派驻地报到", "what": "物品/事项", "raised_at": "提出时间",
+    "delivered_at": "送达时间", "case_id": "隔离编号", "category": "问题类别",
+    "description": "问题描述", "raised_on": "提出日期", "confirmed_on": "确认解决日期",
+}
+
+
+def _flat(record: dict, path: tuple = ()) -> dict[tuple, object]:
+    cells: dict[tuple, object] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            cells.update(_flat(value, (*path, key)))
+        else:
+            cells[(*path, key)] = value
+    return cells
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return "" if value is None else value
+
+
+def flat_table(records: list[dict]) -> tuple[list[str], list[list]]:
+    """Records (nested dicts) as one header row and data rows for CSV and XLSX."""
+    flat = [_flat(r) for r in records]
+    columns = list(dict.fromkeys(key for cells in flat for key in cells))
+    header = ["".join(_OWNERS.get(part, _FIELDS.get(part, part)) for part in key[:-1])
+              + _FIELDS.get(key[-1], key[-1]) for key in columns]
+    return header, [[_cell(cells.get(key)) for key in columns] for cells in flat]
 
 
 # --- screening round progress ------------------------------------------------------------------
@@ -997,6 +1056,30 @@ def place_round_progress(place_id: int):
         today(current_app.config["TIMEZONE"]).isoformat()
     return jsonify({"place": {k: place[k] for k in ("id", "name", "kind")},
                     **round_progress(db, place, day)})
+
+
+@bp.get("/api/places/<int:place_id>/round-progress.csv", defaults={"fmt": "csv"})
+@bp.get("/api/places/<int:place_id>/round-progress.xlsx", defaults={"fmt": "xlsx"})
+@require_role("committee", "admin")
+def place_round_progress_file(place_id: int, fmt: str):
+    """Round progress per grid and per cadre, then the households still to screen: the
+    list a committee prints for its cadres."""
+    db = get_db()
+    place = require_place_in_scope(db, current_user, place_id)
+    if place["kind"] != "community":
+        raise ApiError(404, "not_found")
+    day = _requested_day() if request.args.get("day") else \
+        today(current_app.config["TIMEZONE"]).isoformat()
+    progress = round_progress(db, place, day)
+    rows = [["网格", g["grid"]["name"], "", g["households"], g["screened"]]
+            for g in progress["grids"]]
+    rows += [["干部", c["user"]["name"], "", c["households"], c["screened"]]
+             for c in progress["cadres"]]
+    rows += [["待排查户", h["address"], h["grid"], "", ""] for h in progress["remaining"]]
+    name = progress["round"]["name"] if progress["round"] else ""
+    return download(fmt, f"排查进度 {name}", ["类别", "名称/地址", "网格", "应排查户数",
+                                            "已排查户数"], rows,
+                    f"round-progress-{place['id']}-{day}", place["id"])
 
 
 def _sorted_work_records(place_id: int) -> tuple[dict, str, str, list[dict]]:

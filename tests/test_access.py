@@ -116,11 +116,21 @@ MATRIX = {
     ("GET", "/api/places/<int:place_id>/tally/records"): (
         lambda c: (f"/api/places/{c.world['A']}/tally/records?metric=households_refused", None),
         staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/tally/records.csv"): (
+        lambda c: (f"/api/places/{c.world['A']}/tally/records.csv?metric=households_refused",
+                   None), staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/tally/records.xlsx"): (
+        lambda c: (f"/api/places/{c.world['A']}/tally/records.xlsx?metric=cadres_assigned",
+                   None), staff_of_A(200)),
     ("GET", "/reports/<int:place_id>/daily"): (
         lambda c: (f"/reports/{c.world['A']}/daily", None), staff_of_A(200, anon=302)),
     ("GET", "/api/places/<int:place_id>/round-progress"): (
         lambda c: (f"/api/places/{c.world['A']}/round-progress", None),
         {**staff_of_A(200), "leader_A": 200}),
+    ("GET", "/api/places/<int:place_id>/round-progress.csv"): (
+        lambda c: (f"/api/places/{c.world['A']}/round-progress.csv", None), staff_of_A(200)),
+    ("GET", "/api/places/<int:place_id>/round-progress.xlsx"): (
+        lambda c: (f"/api/places/{c.world['A']}/round-progress.xlsx", None), staff_of_A(200)),
     ("GET", "/api/places/<int:place_id>/work-records"): (
         lambda c: (f"/api/places/{c.world['A']}/work-records", None), staff_of_A(200)),
     ("GET", "/api/places/<int:place_id>/work-records.csv"): (

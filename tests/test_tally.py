@@ -239,3 +239,38 @@ def test_chart_labels_are_escaped():
 
     assert "<script" not in bar_chart("t", [("<script>", 0.5, "1/2")])
     assert "&lt;b&gt;" in line_chart("<b>", ["2026-01-01", "2026-01-02"], [("x", [1, 2])])
+
+
+def test_record_lists_and_round_progress_export_with_chinese_headers(as_user, world, db):
+    screen(as_user("cadre_A"), world, "hhA1", residents=[
+        {"resident_id": world["resA1"], "temperature": 38.4, "symptoms": ["cough", "fever"]}])
+    committee = as_user("committee_A")
+    fever = committee.get(f"/api/places/{world['A']}/tally/records.csv",
+                          query_string={"metric": "residents_fever_or_symptoms"})
+    assert fever.status_code == 200 and fever.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(fever.get_data(as_text=True).lstrip("\ufeff"))))
+    header, (row,) = rows[0], rows[1:]
+    cells = dict(zip(header, row, strict=True))
+    assert cells["体温"] == "38.4" and cells["症状"] == "cough、fever"
+    assert cells["居民姓名"] == "赵大伟" and cells["住户地址"] == "1号楼1单元101"
+    assert cells["居民身份证号"].count("*") >= 8  # masked, as on screen
+    assert cells["居民电话"] == "139****5678"
+    from openpyxl import load_workbook
+
+    xlsx = committee.get(f"/api/places/{world['A']}/tally/records.xlsx",
+                         query_string={"metric": "households_answered"})
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert "住户地址" in header and "干部姓名" in header and sheet.max_row == 2
+    bad = committee.get(f"/api/places/{world['A']}/tally/records.csv",
+                        query_string={"metric": "x"})
+    assert bad.status_code == 422 and bad.json["error"]["fields"][0]["path"] == "/query/metric"
+    progress = committee.get(f"/api/places/{world['A']}/round-progress.csv")
+    rows = list(csv.reader(io.StringIO(progress.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0] == ["类别", "名称/地址", "网格", "应排查户数", "已排查户数"]
+    assert ["网格", "甲一网格", "", "2", "1"] in rows
+    assert ["待排查户", "1号楼1单元102", "甲一网格", "", ""] in rows
+    exports = db.execute("SELECT count(*) FROM audit_log WHERE action = 'export'").fetchone()[0]
+    assert exports == 3
+    assert as_user("committee_B").get(
+        f"/api/places/{world['A']}/round-progress.csv").status_code == 403

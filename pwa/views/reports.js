@@ -299,7 +299,9 @@ export function recordsView(communityId, query) {
       el('div', { class: 'records-summary' },
         el('span', { class: 'stat-num', 'data-testid': 'records-value', 'data-value': String(r.value) }, num(r.value)),
         el('span', {}, t('report.records_total', { n: r.total }))),
-      el('p', { class: 'muted small', 'data-testid': 'records-counts' }, t(`report.counts.${r.counts}`)));
+      el('p', { class: 'muted small', 'data-testid': 'records-counts' }, t(`report.counts.${r.counts}`)),
+      downloads(`/api/places/${enc(communityId)}/tally/records`, queryString({ day: r.day, metric: r.metric }),
+        `records-${communityId}-${r.day}-${r.metric}`, 'records'));
     if (offset === 0) put(list);
     const items = r.records || [];
     if (!items.length && offset === 0) list.append(none('report.no_records'));
@@ -312,6 +314,13 @@ export function recordsView(communityId, query) {
   more.addEventListener('click', load);
   load();
   return { node, cleanup: () => { alive = false; } };
+}
+
+/** CSV and XLSX links of a list the server exports (`base`.csv / .xlsx with the query). */
+function downloads(base, query, filename, testid) {
+  return el('div', { class: 'dash-links report-actions' },
+    el('a', { class: 'btn-secondary', href: `${base}.csv${query}`, download: `${filename}.csv`, 'data-testid': `${testid}-csv` }, t('report.csv')),
+    el('a', { class: 'btn-secondary', href: `${base}.xlsx${query}`, download: `${filename}.xlsx`, 'data-testid': `${testid}-xlsx` }, t('report.xlsx')));
 }
 
 const joined = (...xs) => xs.filter((x) => x != null && x !== '').join(' · ');
@@ -425,6 +434,7 @@ export function progressView(communityId) {
         el('span', { class: 'muted' }, t('progress.screened_of')),
         bar(done, total)),
       reportLinks(place, { progress: false }),
+      isStaff() ? downloads(`/api/places/${enc(communityId)}/round-progress`, '', `round-progress-${communityId}`, 'progress') : null,
       el('section', { class: 'dash-section' }, el('h2', {}, t('progress.by_grid')),
         el('ul', { class: 'list', 'data-testid': 'progress-grids' }, grids.length
           ? grids.map((g) => progressRow(g.grid?.name || '', g.screened, g.households, 'progress-grid', g.grid?.id)) : none())),

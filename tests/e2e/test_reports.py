@@ -193,6 +193,9 @@ def test_committee_and_town_reports_on_phone_and_desktop(phone, desktop, tmp_pat
     expect(page.get_by_test_id("record-row")).to_have_count(totals["residents_fever_or_symptoms"])
     expect(page.get_by_test_id("record-row").filter(has_text=feverish["name"])).to_contain_text("38.4 °C")
     fits(page)
+    # The same list as a spreadsheet, from the button on the screen.
+    listed = office.request.get(page.get_by_test_id("records-csv").get_attribute("href"))
+    assert listed.ok and feverish["name"] in listed.text() and "体温" in listed.text()
 
     # 3. The round's progress: per grid and per cadre, and the households that remain.
     page.get_by_test_id("records-back").click()
@@ -209,6 +212,8 @@ def test_committee_and_town_reports_on_phone_and_desktop(phone, desktop, tmp_pat
     expect(page.locator(f'[data-testid="remaining-row"][data-id="{households[0]["id"]}"]')).to_have_count(0)
     expect(page.locator(f'[data-testid="remaining-row"][data-id="{households[1]["id"]}"]')).to_have_count(1)
     fits(page)
+    to_print = office.request.get(page.get_by_test_id("progress-csv").get_attribute("href"))
+    assert to_print.ok and households[1]["address"] in to_print.text()  # still to screen
     page.screenshot(path=shots / "4-phone-progress.png", full_page=True)
 
     # 4. The same committee on a desktop window.
