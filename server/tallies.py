@@ -1045,17 +1045,22 @@ def _period() -> tuple[str, str]:
     return first, last
 
 
-@bp.get("/api/places/<int:place_id>/round-progress")
-@require_role("leader", "committee", "admin")
-def place_round_progress(place_id: int):
+def _progress_request(place_id: int) -> tuple[dict, str, dict]:
+    """The community, day (?day=, today by default) and round progress a request names."""
     db = get_db()
     place = require_place_in_scope(db, current_user, place_id)
     if place["kind"] != "community":
         raise ApiError(404, "not_found")
     day = _requested_day() if request.args.get("day") else \
         today(current_app.config["TIMEZONE"]).isoformat()
-    return jsonify({"place": {k: place[k] for k in ("id", "name", "kind")},
-                    **round_progress(db, place, day)})
+    return place, day, round_progress(db, place, day)
+
+
+@bp.get("/api/places/<int:place_id>/round-progress")
+@require_role("leader", "committee", "admin")
+def place_round_progress(place_id: int):
+    place, _, progress = _progress_request(place_id)
+    return jsonify({"place": {k: place[k] for k in ("id", "name", "kind")}, **progress})
 
 
 @bp.get("/api/places/<int:place_id>/round-progress.csv", defaults={"fmt": "csv"})
@@ -1064,13 +1069,7 @@ def place_round_progress(place_id: int):
 def place_round_progress_file(place_id: int, fmt: str):
     """Round progress per grid and per cadre, then the households still to screen: the
     list a committee prints for its cadres."""
-    db = get_db()
-    place = require_place_in_scope(db, current_user, place_id)
-    if place["kind"] != "community":
-        raise ApiError(404, "not_found")
-    day = _requested_day() if request.args.get("day") else \
-        today(current_app.config["TIMEZONE"]).isoformat()
-    progress = round_progress(db, place, day)
+    place, day, progress = _progress_request(place_id)
     rows = [["网格", g["grid"]["name"], "", g["households"], g["screened"]]
             for g in progress["grids"]]
     rows += [["干部", c["user"]["name"], "", c["households"], c["screened"]]
