@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from browser_helpers import DEMO_PASSWORD, OUTBOX, get, offline_copy
+from browser_helpers import DEMO_PASSWORD, OUTBOX, get, go_offline, offline_copy
 from playwright.sync_api import expect
 
 CADRE = "13800000022"
@@ -42,7 +42,7 @@ def test_home_isolation_visit_opens_a_case_offline(phone):
     page.wait_for_function(f"{OUTBOX}.then((m) => m.getOffline('policies')).then((p) => !!p?.items?.length)")
     assert any(h["id"] == household["id"] for h in offline_copy(page, "households")["items"])
 
-    context.set_offline(True)
+    go_offline(page)
     page.goto(f"/#/screen/{household['id']}")
     cards = page.get_by_test_id("screening-resident")
     expect(cards.first).to_be_visible()
@@ -52,7 +52,9 @@ def test_home_isolation_visit_opens_a_case_offline(phone):
     page.get_by_test_id("screening-save").click()
     expect(page.get_by_test_id("saved-offline")).to_be_visible()
 
-    # The offer, then the form: the feverish resident already chosen.
+    # The offer, then the form: the feverish resident already chosen, from the phone's copy
+    # of the policies (still there: nothing offline may drop it).
+    assert offline_copy(page, "policies")["items"]
     page.get_by_test_id("screening-open-case").click()
     form = page.get_by_test_id("case-form")
     expect(form).to_be_visible()
