@@ -68,7 +68,11 @@ class Server:
     def stop(self):
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a graceful stop slowed by a loaded machine
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
 
 
 class Phone:

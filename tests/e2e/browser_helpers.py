@@ -3,6 +3,7 @@ through the page, the phone's outbox, and the no-sideways-scrolling check."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 from playwright.sync_api import expect
@@ -63,3 +64,14 @@ def go_offline(page):
     renderer a moment after set_offline returns, and a record put in meanwhile is sent."""
     page.context.set_offline(True)
     page.wait_for_function("() => navigator.onLine === false")
+
+
+def stop_server(process) -> None:
+    """SIGTERM, then SIGKILL if gunicorn's graceful stop (which waits for open keep-alive
+    connections) outlasts 30 s, as it can on a loaded machine once the tests are done."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_helpers import stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -63,8 +64,7 @@ def live_server(tmp_path_factory):
             pytest.fail("server did not start:\n" + (data / "server.log").read_text())
         time.sleep(0.3)
     yield base
-    process.terminate()
-    process.wait(timeout=20)
+    stop_server(process)
     log.close()
 
 

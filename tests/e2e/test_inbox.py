@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_helpers import api_login, get, outbox_records, ui_login, wait_until
+from browser_helpers import api_login, get, outbox_records, stop_server, ui_login, wait_until
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -288,8 +288,7 @@ def push_server(tmp_path_factory):
         time.sleep(0.3)
     assert key["enabled"], key
     yield base, data, key["public_key"]
-    process.terminate()
-    process.wait(timeout=20)
+    stop_server(process)
     log.close()
 
 
