@@ -61,6 +61,22 @@ class ApiError(Exception):
         return jsonify({"error": body}), self.status, self.headers
 
 
+def field_error(path: str, key: str, rule: str, **params) -> dict:
+    """One field of an error: its JSON pointer, the message of `key`, the rule it broke."""
+    return {"path": path, "message": t(key, **params), "rule": rule}
+
+
+def fail(status: int, code: str, path: str, rule: str | None = None) -> ApiError:
+    """An ApiError pointing at one field, with the message of `code`."""
+    return ApiError(status, code, fields=[field_error(path, code, rule or code)])
+
+
+def raise_if(errors: list[dict]) -> None:
+    """A 422 naming every field in `errors`, if there are any."""
+    if errors:
+        raise ApiError(422, "invalid", fields=errors)
+
+
 FORMATS = FormatChecker()
 
 
