@@ -12,7 +12,7 @@ import { tasksView } from './views/tasks.js';
 import { screeningView } from './views/screening.js';
 import { isolationView } from './views/isolation.js';
 import { communityHouseholdsView, communityCasesView } from './views/community.js';
-import { loadLocal, householdsToScreen, visitsDue, openDeliveries } from './local.js';
+import { loadLocal, householdsToScreen, visitsDue, openDeliveries, rules, refreshRules } from './local.js';
 import { $bell, startInbox, refreshIndicators } from './inbox.js';
 import { inboxView } from './views/inbox.js';
 import { resyncPush, forgetPush } from './push.js';
@@ -1066,9 +1066,11 @@ async function rememberUser() {
   } catch { /* storage trouble: the outbox view says so */ }
 }
 
-// GET /api/sync/changes: the posters and history the phone needs to work offline.
+// GET /api/sync/changes: the posters and history the phone needs to work offline; with them
+// the domain rules, so the forms' fever note works offline from the first login on.
 async function refreshOffline() {
   if (!state.user || navigator.onLine === false) return;
+  refreshRules();
   try {
     const cursor = (await outbox.getOffline('_cursor'))?.value;
     const r = await api('GET', `/api/sync/changes${cursor ? `?since=${enc(cursor)}` : ''}`, undefined, { noLogin: true, timeout: 20000 });
@@ -1120,6 +1122,7 @@ async function initStorage() {
 let listening = false;
 async function start() {
   wechatHint();
+  const rulesReady = refreshRules(); // no login needed: under way while the session loads
   let cached = null;
   try { cached = (await outbox.getOffline('_user'))?.user || null; } catch { /* none */ }
   try {
@@ -1148,6 +1151,9 @@ async function start() {
       return;
     }
   }
+  // The first start ever waits a little for the rules (the forms read them); later ones use the
+  // copy kept, and refreshOffline brings it up to date.
+  if (!rules()) await Promise.race([rulesReady, delay(4000)]);
   if (!listening) {
     window.addEventListener('hashchange', route);
     window.addEventListener('popstate', route);

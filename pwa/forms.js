@@ -41,10 +41,11 @@ export function title(schema, key, ...names) {
   return getLang() === 'zh' && s?.title ? s.title : t(key);
 }
 
-/** The temperature limits the schema gives (34.0-43.0 °C), or those defaults. */
-export function tempRange(schema, ...names) {
+/** The temperature limits: the server's rule ([min, max] from GET /api/rules), else the schema's;
+ * with neither, none here (the server still checks). */
+export function tempRange(range, schema, ...names) {
   const s = sub(schema, ...names);
-  return { min: s?.minimum ?? 34, max: s?.maximum ?? 43 };
+  return { min: range?.[0] ?? s?.minimum ?? -Infinity, max: range?.[1] ?? s?.maximum ?? Infinity };
 }
 
 // ---------- validation (the part of JSON Schema 2020-12 our record schemas use) ----------

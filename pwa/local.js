@@ -2,8 +2,52 @@
 // GET /api/sync/changes (collections "day", "households", "cases", cached by outbox.js); what the
 // phone captured since ("_done", and the outbox) is laid over it, so a screened household or a
 // visited slot leaves the list at once and a delivery taken shows as taken.
+// The domain rules (fever threshold, temperature range, statuses) come from GET /api/rules,
+// kept here for offline work: the phone has no copy of its own (server/rules.py).
 import * as outbox from './outbox.js';
+import { api } from './api.js';
 import { localToday } from './forms.js';
+
+// ---------- the domain rules ----------
+
+const RULES_KEY = 'baodao.rules';
+const RULES_FRESH_MS = 60 * 1000; // start, login and the first send come together: one fetch
+
+function storedRules() {
+  try { return JSON.parse(localStorage.getItem(RULES_KEY) || 'null')?.rules || null; } catch { return null; }
+}
+
+let currentRules = storedRules(); // localStorage off (private mode): this page's copy only
+let rulesAt = 0;
+let rulesFetch = null;
+
+const numbers = (a, n) => Array.isArray(a) && a.length === n && a.every(Number.isFinite);
+const words = (a) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string');
+
+/** The rules as the server last gave them, or null before the first answer ever. */
+export const rules = () => currentRules;
+
+/** GET /api/rules (no login needed), kept for offline; on failure the last copy stays. */
+export function refreshRules() {
+  if (navigator.onLine === false || Date.now() - rulesAt < RULES_FRESH_MS) return Promise.resolve(currentRules);
+  rulesFetch ||= api('GET', '/api/rules', undefined, { noLogin: true, timeout: 10000 }).then((r) => {
+    if (!Number.isFinite(r?.fever) || !numbers(r.temperature_range, 2) || !words(r.ticket_statuses)
+      || !words(r.screening_outcomes)) return currentRules; // not an answer we can use
+    currentRules = r;
+    rulesAt = Date.now();
+    try { localStorage.setItem(RULES_KEY, JSON.stringify({ rules: r, fetched_at: new Date().toISOString() })); } catch { /* kept in memory */ }
+    return r;
+  }, () => currentRules).finally(() => { rulesFetch = null; });
+  return rulesFetch;
+}
+
+/** A temperature at or above the fever threshold; false while the rules are unknown. */
+export function feverTemp(v) {
+  const fever = currentRules?.fever;
+  return Number.isFinite(v) && Number.isFinite(fever) && v >= fever;
+}
+
+// ---------- the day ----------
 
 async function offline(name) {
   try { return (await outbox.getOffline(name)) || null; } catch { return null; }

@@ -11,7 +11,7 @@ export const enc = encodeURIComponent;
 export const CATEGORIES = ['materials', 'labour', 'logistics', 'finance', 'supplies', 'permits', 'utilities', 'market', 'other'];
 export const TASKS = ['screening', 'checkpoint', 'data_entry', 'delivery', 'service', 'other'];
 export const URGENCIES = ['normal', 'high', 'urgent'];
-export const TICKET_STATUSES = ['open', 'coordinating', 'solved', 'cannot_solve'];
+// The ticket statuses are the server's rules (GET /api/rules, local.js rules()), not a copy here.
 
 export const label = (prefix, key, fallback = '') => (key && has(`${prefix}.${key}`) ? t(`${prefix}.${key}`) : fallback || key || '');
 export const catLabel = (c, fallback) => label('cat', c, fallback);

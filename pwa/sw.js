@@ -1,19 +1,11 @@
 // sw.js: caches the app shell so the app opens on a dead network. API answers are never cached.
-// Bump VERSION whenever a shell file changes: the new worker then installs beside the old one,
-// and the page offers "new version" instead of swapping files under an open tab.
+// The server fills in both lines below when it serves /sw.js (server/pwa.py): SHELL lists the
+// PWA's files and the schemas the forms load, VERSION hashes them. Any changed file makes a new
+// worker that installs beside the old one, and the page offers "new version" instead of
+// swapping files under an open tab. Nothing to bump by hand.
 // The outbox lives in IndexedDB, not in these caches: an update never touches it.
-const VERSION = 'baodao-shell-v10';
-const SHELL = [
-  '/index.html', '/app.js', '/api.js', '/i18n.js', '/outbox.js', '/sender.js', '/record.js', '/forms.js',
-  '/local.js', '/inbox.js', '/push.js', '/views/outbox.js', '/views/tasks.js', '/views/screening.js',
-  '/views/isolation.js', '/views/isolation_case.js', '/views/community.js', '/views/inbox.js',
-  '/mobilise.js', '/views/enterprise.js', '/views/needs.js', '/views/callups.js', '/views/reports.js',
-  '/style.css', '/manifest.webmanifest', '/icons/icon.svg', '/icons/icon-192.png',
-  // The forms load their schemas (labels, limits): cached so they work offline.
-  '/schemas/screening_visit.json', '/schemas/isolation_visit.json', '/schemas/delivery.json',
-  '/schemas/isolation_case.json', '/schemas/problem_ticket.json', '/schemas/ticket_update.json',
-  '/schemas/volunteer.json',
-];
+const VERSION = '/*VERSION*/';
+const SHELL = /*SHELL*/[];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(VERSION).then((cache) =>

@@ -1,8 +1,12 @@
-"""Serves the PWA's static files, the poster URL /c/<token>, /healthz, and security headers."""
+"""Serves the PWA's static files, the service worker with its shell list, the poster URL
+/c/<token>, the domain rules, /healthz, and security headers."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -20,7 +24,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from . import ROOT, posters
+from . import ROOT, posters, rules
 from .db import get_db
 from .errors import ApiError
 from .i18n import current_language
@@ -40,20 +44,88 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
+# The app shell: what the service worker caches so the app opens offline. Every file of the
+# PWA folder with these endings, but not the worker itself (the browser fetches it to look for
+# updates) nor the stylesheet of the server's printed pages (posters, daily report).
+SHELL_ENDINGS = (".html", ".js", ".css", ".webmanifest", ".png", ".svg")
+NOT_SHELL = {"sw.js", "poster.css"}
+# The forms load their schemas (labels, limits) by name: those are shell too.
+LOADED_SCHEMA = re.compile(r"""loadSchema\(\s*['"]([a-z_]+)['"]\s*\)""")
+SHELL_SLOT = "/*SHELL*/[]"
+VERSION_SLOT = "'/*VERSION*/'"
+_workers: dict[str, tuple[tuple, bytes]] = {}  # PWA folder -> (stat key, served sw.js)
+
+
 def _no_cache(response: Response) -> Response:
     # The service worker does the caching; the network copy must always be current.
     response.headers["Cache-Control"] = "no-cache"
     return response
 
 
+def _pwa_dir() -> Path:
+    return Path(current_app.config["PWA_DIR"])
+
+
+def _shell_files(folder: Path) -> dict[str, Path]:
+    """URL -> file of the app shell, sorted by URL."""
+    files = {}
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        hidden = any(part.startswith(".") for part in relative.parts)  # editor and VCS leftovers
+        if (path.is_file() and path.name.endswith(SHELL_ENDINGS) and not hidden
+                and relative.as_posix() not in NOT_SHELL):
+            files[f"/{relative.as_posix()}"] = path
+    schemas = {m for path in files.values() if path.suffix == ".js"
+               for m in LOADED_SCHEMA.findall(path.read_text(encoding="utf-8"))}
+    for name in schemas:
+        if (SCHEMAS_DIR / f"{name}.json").is_file():  # a missing one would fail the whole install
+            files[f"/schemas/{name}.json"] = SCHEMAS_DIR / f"{name}.json"
+    return dict(sorted(files.items()))
+
+
+def _stat_key(folder: Path) -> tuple:
+    """Names, times and sizes of every file the worker is made from: a few dozen stat calls."""
+    paths = sorted(p for p in (*folder.rglob("*"), *SCHEMAS_DIR.glob("*.json")) if p.is_file())
+    return tuple((str(p), s.st_mtime_ns, s.st_size) for p in paths for s in [p.stat()])
+
+
+def service_worker_source(folder: Path) -> bytes:
+    """pwa/sw.js with its shell list and a version that hashes the shell and the worker itself,
+    so any changed file makes a new worker with a new cache. Made again when a file changes."""
+    key = _stat_key(folder)
+    kept = _workers.get(str(folder))
+    if kept and kept[0] == key:
+        return kept[1]
+    template = (folder / "sw.js").read_text(encoding="utf-8")
+    if template.count(SHELL_SLOT) != 1 or template.count(VERSION_SLOT) != 1:
+        raise RuntimeError(f"sw.js needs {SHELL_SLOT} and {VERSION_SLOT} once each")
+    shell = _shell_files(folder)
+    digest = hashlib.sha256(template.encode())
+    for url, path in shell.items():
+        digest.update(f"\0{url}\0".encode())
+        digest.update(path.read_bytes())
+    version = f"baodao-shell-{digest.hexdigest()[:16]}"
+    source = (template.replace(SHELL_SLOT, json.dumps(list(shell)))
+              .replace(VERSION_SLOT, json.dumps(version))).encode()
+    _workers[str(folder)] = (key, source)
+    return source
+
+
 @bp.get("/")
 def index():
-    return _no_cache(send_from_directory(PWA_DIR, "index.html"))
+    return _no_cache(send_from_directory(_pwa_dir(), "index.html"))
+
+
+@bp.get("/sw.js")
+def service_worker():
+    response = Response(service_worker_source(_pwa_dir()), mimetype="text/javascript")
+    response.add_etag()  # the browser's update check gets a 304 while nothing changed
+    return _no_cache(response.make_conditional(request))
 
 
 @bp.get("/<path:filename>")
 def static_file(filename: str):
-    return _no_cache(send_from_directory(PWA_DIR, filename))
+    return _no_cache(send_from_directory(_pwa_dir(), filename))
 
 
 @bp.get("/schemas/<path:filename>")
@@ -80,6 +152,13 @@ def openapi():
     return _no_cache(Response(document, mimetype="application/json"))
 
 
+@bp.get("/api/rules")
+def domain_rules():
+    """The thresholds and statuses the forms apply (server/rules.py); no login: nothing secret,
+    and the phone keeps a copy for offline work."""
+    return jsonify(rules.as_json())
+
+
 @bp.get("/healthz")
 def healthz():
     db = get_db()
@@ -100,6 +179,8 @@ def healthz():
 
 
 def init_app(app) -> None:
+    app.config.setdefault("PWA_DIR", str(PWA_DIR))  # tests serve a copy to change files in
+
     @app.before_request
     def request_id() -> None:
         # The proxy's id when there is one, so a phone's report, nginx and our log line up.

@@ -10,6 +10,7 @@ import {
   put, loadSchema, validate, segmented, group, field, showFieldErrors, clearFieldErrors,
 } from '../forms.js';
 import { newRecord, saveAndSend, accepted, rejectedPanel } from '../record.js';
+import { rules } from '../local.js';
 import {
   enc, CATEGORIES, URGENCIES, catLabel, label, badge, needStatusBadge, urgencyBadge, ticketBadge,
   phoneLink, splitList, period, section, none, fetchCached, pendingOf,
@@ -321,7 +322,9 @@ function cadreTicket(tk, pendingUpdates, redraw) {
         redraw();
       },
     }, label('ticket.set', status));
-    li.append(note, el('div', { class: 'task-actions ticket-steps' }, step('coordinating'), step('solved'), step('cannot_solve')));
+    // Every status after "open", in the server's order (a ticket is raised open).
+    const steps = (rules()?.ticket_statuses || []).filter((s) => s !== 'open');
+    li.append(note, el('div', { class: 'task-actions ticket-steps' }, steps.map(step)));
   }
   li.append(errs);
   return li;
@@ -350,7 +353,9 @@ function ticketForm(e, { needId, category: preset }, onDone, onCancel) {
   depts.addEventListener('input', showDepts);
   const category = segmented('ticket-category', CATEGORIES.map((c) => ({ value: c, label: catLabel(c) })), preset,
     showDepts, { label: t('help.category'), path: '/category' });
-  const status = segmented('ticket-status', ['open', 'coordinating', 'solved'].map((s) => ({ value: s, label: label('ticket.status', s) })), 'open', null,
+  // Any status but "cannot solve": a problem is not given up on the day it is recorded.
+  const statuses = (rules()?.ticket_statuses || ['open']).filter((s) => s !== 'cannot_solve');
+  const status = segmented('ticket-status', statuses.map((s) => ({ value: s, label: label('ticket.status', s) })), 'open', null,
     { label: t('ticket.status_now'), path: '/status' });
   const save = el('button', { type: 'submit', class: 'btn-primary btn-block btn-big', 'data-testid': 'ticket-save' }, t('form.save'));
   const cancel = el('button', { type: 'button', class: 'btn-secondary btn-block', 'data-testid': 'ticket-cancel', onclick: onCancel }, t('mob.cancel'));

@@ -1,6 +1,6 @@
 // views/isolation.js: #/visit/<case_id>?day=&slot=, the home isolation visit form (居家隔离走访).
 // Built from schemas/isolation_visit.json; saved into the outbox first (record type
-// isolation_visit), then sent. A temperature >= 37.3 or any symptom marks the case for the
+// isolation_visit), then sent. A fever (GET /api/rules) or any symptom marks the case for the
 // committee's attention on the server: the form says so before saving. Each need becomes a
 // delivery task on the server.
 import { t, getLang } from '../i18n.js';
@@ -9,9 +9,9 @@ import {
   put, loadSchema, sub, title, tempRange, validate, localToday, localHour, parseTemp, tempInput,
   segmented, chips, toggle, group, field, showFieldErrors, clearFieldErrors,
 } from '../forms.js';
-import { loadLocal, findCase, visitsDue } from '../local.js';
+import { loadLocal, findCase, visitsDue, rules, feverTemp } from '../local.js';
 import { newRecord, saveAndSend, resultPanel } from '../record.js';
-import { FEVER, symptomOptions } from './screening.js';
+import { symptomOptions } from './screening.js';
 
 const enumOf = (schema, fallback, ...names) => sub(schema, ...names)?.enum || sub(schema, ...names)?.items?.enum || fallback;
 
@@ -42,11 +42,12 @@ export function isolationView(caseId, query) {
     const slots = enumOf(schema, ['morning', 'evening'], 'slot');
 
     const errs = el('div', { class: 'errors' });
-    const { min, max } = tempRange(schema, 'temperature');
+    const { min, max } = tempRange(rules()?.temperature_range, schema, 'temperature');
     const temp = tempInput('isolation-temp', '/temperature', { id: 'isolation-temp' });
     const tempNote = el('p', { class: 'temp-note', 'aria-live': 'polite' });
     const warning = el('div', { class: 'warn warn-big', role: 'alert', 'data-testid': 'isolation-warning', hidden: true },
-      el('strong', {}, t('isolation.warning_title')), el('p', {}, t('isolation.warning')));
+      el('strong', {}, rules() ? t('isolation.warning_title', { fever: rules().fever }) : t('case.fever')),
+      el('p', {}, t('isolation.warning')));
     const sym = chips('isolation-symptom', symptomOptions(schema, 'symptoms'), [], () => update(),
       { label: title(schema, 'form.symptoms', 'symptoms'), path: '/symptoms' });
     const sampleResult = segmented('isolation-sample', enumOf(schema, ['negative', 'positive', 'pending'], 'sample_result')
@@ -94,10 +95,10 @@ export function isolationView(caseId, query) {
         tempNote.textContent = t('v.temp', { min, max });
         tempNote.classList.add('bad');
       } else {
-        tempNote.textContent = v >= FEVER ? t('form.fever', { v: v.toFixed(1) }) : `${v.toFixed(1)} °C`;
-        tempNote.classList.toggle('hot', v >= FEVER);
+        tempNote.textContent = feverTemp(v) ? t('form.fever', { v: v.toFixed(1) }) : `${v.toFixed(1)} °C`;
+        tempNote.classList.toggle('hot', feverTemp(v));
       }
-      warning.hidden = !((Number.isFinite(v) && v >= FEVER) || sym.values().length > 0);
+      warning.hidden = !(feverTemp(v) || sym.values().length > 0);
     }
     temp.addEventListener('input', update);
     temp.addEventListener('blur', () => { const v = parseTemp(temp.value); if (Number.isFinite(v)) temp.value = v.toFixed(1); });
@@ -153,7 +154,7 @@ export function isolationView(caseId, query) {
       save.textContent = t('form.save');
       if (!saved) return;
       pending = null;
-      const flagged = (data.temperature ?? 0) >= FEVER || data.symptoms.length > 0;
+      const flagged = feverTemp(data.temperature) || data.symptoms.length > 0;
       put(root, resultPanel(rec, answer, {
         title: t('isolation.sent'),
         extra: [

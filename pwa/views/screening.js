@@ -7,11 +7,10 @@ import {
   put, loadSchema, sub, title, tempRange, validate, localToday, idCardOk, parseTemp, tempInput,
   segmented, chips, toggle, group, field, showFieldErrors, clearFieldErrors,
 } from '../forms.js';
-import { loadLocal, findHousehold, roundOf } from '../local.js';
+import { loadLocal, findHousehold, roundOf, rules, feverTemp } from '../local.js';
 import { newRecord, saveAndSend, resultPanel } from '../record.js';
 import { isolationCaseForm } from './isolation_case.js';
 
-export const FEVER = 37.3;
 const enumOf = (schema, fallback, ...names) => sub(schema, ...names)?.enum || sub(schema, ...names)?.items?.enum || fallback;
 const SYMPTOMS = ['fever', 'cough', 'fatigue', 'sore_throat', 'diarrhoea', 'taste_smell_loss', 'other'];
 
@@ -51,7 +50,7 @@ function residentCard(schema, r, index, { isNew = false, onRemove, onChange } = 
       group(title(schema, 'form.nat_result', 'residents', 'nat_result'), natResult.node)));
   const card = el('div', { class: 'resident-card', 'data-testid': 'screening-resident', 'data-id': r.id });
   const present = toggle('screening-present', t('form.present'), true, (v) => { details.hidden = !v; card.classList.toggle('absent', !v); onChange?.(); });
-  const { min, max } = tempRange(schema, 'residents', 'temperature');
+  const { min, max } = tempRange(rules()?.temperature_range, schema, 'residents', 'temperature');
   const checkTemp = () => {
     const v = parseTemp(temp.value);
     temp.removeAttribute('aria-invalid');
@@ -61,8 +60,8 @@ function residentCard(schema, r, index, { isNew = false, onRemove, onChange } = 
       tempNote.textContent = t('v.temp', { min, max });
       tempNote.classList.add('bad');
     } else {
-      tempNote.textContent = v >= FEVER ? t('form.fever', { v: v.toFixed(1) }) : `${v.toFixed(1)} °C`;
-      tempNote.classList.toggle('hot', v >= FEVER);
+      tempNote.textContent = feverTemp(v) ? t('form.fever', { v: v.toFixed(1) }) : `${v.toFixed(1)} °C`;
+      tempNote.classList.toggle('hot', feverTemp(v));
     }
     onChange?.();
   };
@@ -79,7 +78,7 @@ function residentCard(schema, r, index, { isNew = false, onRemove, onChange } = 
     node: card,
     id: r.id,
     name: r.name,
-    feverish: () => present.value && ((parseTemp(temp.value) ?? 0) >= FEVER || sym.values().length > 0),
+    feverish: () => present.value && (feverTemp(parseTemp(temp.value)) || sym.values().length > 0),
     entry: (i) => {
       const base = `/residents/${i}`; // the card's place now (a new resident may have been removed)
       const e = { resident_id: r.id, present: present.value };
@@ -201,7 +200,7 @@ export function screeningView(householdId) {
       el('p', { class: 'hint' }, t('screening.residents_hint')),
       list, addSlot, addBtn, warning,
       group(title(schema, 'form.result', 'result'), result.node));
-    const outcome = segmented('screening-outcome', enumOf(schema, ['answered', 'nobody_home', 'refused'], 'outcome')
+    const outcome = segmented('screening-outcome', (rules()?.screening_outcomes || enumOf(schema, [], 'outcome'))
       .map((v) => ({ value: v, label: t(`outcome.${v}`) })), 'answered', (v) => { answeredPart.hidden = v !== 'answered'; },
     { label: title(schema, 'form.outcome', 'outcome'), path: '/outcome' });
     const notes = el('textarea', { rows: '2', maxlength: '1000', 'data-testid': 'screening-notes', 'data-path': '/notes' });

@@ -34,6 +34,7 @@ def test_offline_checkin_screenings_and_isolation_visit_sync_once(phone):
 
     # A resident of the cadre's grid is in home isolation (opened online, before the day starts).
     session = get(context, "/api/session")
+    fever = get(context, "/api/rules")["fever"]
     day = get(context, "/api/my/day")
     households = [h["id"] for h in day["households"]]
     assert len(households) >= 3
@@ -77,7 +78,14 @@ def test_offline_checkin_screenings_and_isolation_visit_sync_once(phone):
     first = page.locator(f'[data-testid="task-household"][data-id="{households[0]}"]')
     first.click()
     expect(page.get_by_test_id("screening-view")).to_be_visible()
-    page.get_by_test_id("screening-resident").first.get_by_test_id("screening-temp").fill("366")
+    # The fever note works offline: the phone's copy of GET /api/rules, kept since the login.
+    resident = page.get_by_test_id("screening-resident").first
+    resident.get_by_test_id("screening-temp").fill(f"{fever:.1f}")
+    expect(resident.locator(".temp-note")).to_have_text(f"发热 {fever:.1f} °C")
+    expect(page.get_by_test_id("screening-warning")).to_be_visible()
+    resident.get_by_test_id("screening-temp").fill("366")
+    expect(resident.locator(".temp-note")).to_have_text("36.6 °C")
+    expect(page.get_by_test_id("screening-warning")).to_be_hidden()
     page.get_by_test_id("screening-save").click()
     expect(page.get_by_test_id("saved-offline")).to_be_visible()
     page.get_by_test_id("tasks-link").click()
@@ -97,7 +105,11 @@ def test_offline_checkin_screenings_and_isolation_visit_sync_once(phone):
     # 4. The isolation visit, from today's tasks.
     page.locator(f'[data-testid="task-isolation"][data-case-id="{case_id}"]').first.click()
     expect(page.get_by_test_id("isolation-resident")).to_contain_text(isolated["name"])
+    page.get_by_test_id("isolation-temp").fill(f"{fever:.1f}")
+    expect(page.get_by_test_id("isolation-warning")).to_be_visible()
+    expect(page.get_by_test_id("isolation-warning")).to_contain_text(f"{fever:.1f}°C")
     page.get_by_test_id("isolation-temp").fill("36.5")
+    expect(page.get_by_test_id("isolation-warning")).to_be_hidden()
     page.get_by_test_id("isolation-save").click()
     expect(page.get_by_test_id("saved-offline")).to_be_visible()
 
