@@ -8,6 +8,7 @@
     python run.py restore FILE              with the server stopped
     python run.py vapid-keys [--rotate]     show (or make anew) the Web Push key pair
     python run.py push-worker               the push delivery worker alone (serve starts one)
+    python run.py retention [--days N]      anonymise what is N days past its purpose
 """
 
 from __future__ import annotations
@@ -248,7 +249,9 @@ def cmd_retention(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Serving (no command) and one subcommand per task; tests/test_docs.py checks that README.md
+    or docs/ names each of them and their options."""
     parser = argparse.ArgumentParser(prog="run.py", description="Baodao (报到) server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -283,7 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("push-worker", help="run the push delivery worker in the foreground")
     keep = commands.add_parser("retention", help="anonymise personal data whose purpose is met")
     keep.add_argument("--days", type=int, help="default BAODAO_RETENTION_DAYS")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "retention":
         return cmd_retention(args)
     if args.command == "vapid-keys":

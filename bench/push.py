@@ -6,7 +6,7 @@ The real server (run.py: gunicorn plus its push worker process) serves a cheap r
 (GET /healthz) to a paced client while the worker delivers; the same client is measured first
 with nothing being sent. The fake service (its own process) decrypts nothing: it answers 201
 after `--delay` seconds, as a distant push service would. It prints deliveries per second, the
-cheap route's p50/p99 idle and during the fan-out, and their ratio. Targets from issue 5:
+cheap route's p50/p99 idle and during the fan-out, and their ratio. Targets:
 >= 200 deliveries/s on 2 cores, p99 during the fan-out <= 1.5 x idle p99.
 """
 

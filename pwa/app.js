@@ -1001,8 +1001,9 @@ function viewPassword() {
 
 // ---------- service worker ----------
 
-/** WeChat's in-app browser keeps nothing offline (PITFALLS 14): say how to open the app in
- * the phone's own browser, once per page, without blocking anything online. */
+/** WeChat's in-app browser keeps nothing offline (docs/field-lessons.md#wechat-browser): say
+ * how to open the app in the phone's own browser, once per page, without blocking anything
+ * online. */
 function wechatHint() {
   if (!/MicroMessenger/i.test(navigator.userAgent)) return;
   const bar = document.getElementById('update-bar');

@@ -1,9 +1,10 @@
 // inbox.js: the notices (通知) this phone knows of, the header bell and the urgent banner.
-// The inbox is a delivery path of its own, not a copy of Web Push (PITFALLS 8: Chrome's push
-// service is unreachable from mainland China, iOS pushes only to home-screen apps). The server's
-// copy is the offline collection "notices" (GET /api/inbox, and /api/sync/changes); a read made
-// on this phone is a `notice_read` record in the outbox (sent when it can be) and a "_done" entry
-// laid over the copy at once, so a notice read offline stays read.
+// The inbox is a delivery path of its own, not a copy of Web Push (Chrome's push service is
+// unreachable from mainland China, iOS pushes only to home-screen apps:
+// docs/field-lessons.md#web-push-on-apple-and-in-china). The server's copy is the offline
+// collection "notices" (GET /api/inbox, and /api/sync/changes); a read made on this phone is a
+// `notice_read` record in the outbox (sent when it can be) and a "_done" entry laid over the
+// copy at once, so a notice read offline stays read.
 import { t, fmtTime } from './i18n.js';
 import { api, el, state } from './api.js';
 import * as outbox from './outbox.js';

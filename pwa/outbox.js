@@ -12,7 +12,8 @@ const DB_NAME = 'baodao';
 export const DB_VERSION = 2;
 
 // MIGRATIONS[v] upgrades version v to v+1, run in order inside onupgradeneeded. Never delete or
-// recreate a store that holds records (enketo-express#425): add stores, indexes and fields only.
+// recreate a store that holds records: add stores, indexes and fields only
+// (docs/field-lessons.md#indexeddb-upgrades).
 const MIGRATIONS = [
   // 0 -> 1: the first layout.
   (db) => {

@@ -1,7 +1,8 @@
 // push.js: Web Push on this phone (docs/push.md). A bonus on top of the inbox, never the only
-// path (PITFALLS 8). Permission is asked only after the user taps "开启通知" (iOS allows it only
-// in a home-screen app, after a tap); the subscription is registered again on every app start
-// (PITFALLS 7: iOS drops subscriptions silently), and made again when the server's key changed.
+// path (docs/field-lessons.md#web-push-on-apple-and-in-china). Permission is asked only after
+// the user taps "开启通知" (iOS allows it only in a home-screen app, after a tap); the
+// subscription is registered again on every app start (iOS drops subscriptions silently:
+// docs/field-lessons.md#silent-pushes-on-ios), and made again when the server's key changed.
 import { t } from './i18n.js';
 import { api, el, state, deviceId, showError } from './api.js';
 

@@ -125,7 +125,8 @@ async function runOnce(force) {
     setStatus({ phase: 'sending', error: null });
     let answer;
     try {
-      // sent_at: the server corrects a wrong phone clock by it and tells us (PITFALLS 27).
+      // sent_at: the server corrects a wrong phone clock by it and tells us
+      // (docs/field-lessons.md#clock-skew).
       answer = await api('POST', '/api/sync', { device_id: deviceId(), sent_at: localIso(), records: recs.map(envelope) },
         { noLogin: true, timeout: 30000 });
     } catch (err) {

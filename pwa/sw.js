@@ -52,9 +52,10 @@ self.addEventListener('sync', (event) => {
 });
 
 // ---------- Web Push (docs/push.md) ----------
-// Every push shows a notification, whatever it carries (PITFALLS 7: iOS revokes subscriptions
-// after pushes that showed nothing). The payload is {id, title, body, link, urgency}, at most 2 KB;
-// the inbox has the rest. A click opens the notice's link: always a path in this app.
+// Every push shows a notification, whatever it carries (iOS revokes subscriptions after pushes
+// that showed nothing: docs/field-lessons.md#silent-pushes-on-ios). The payload is
+// {id, title, body, link, urgency}, at most 2 KB; the inbox has the rest. A click opens the
+// notice's link: always a path in this app.
 
 const GENERIC_TITLE = '您有新通知';
 const GENERIC_BODY = '请打开“报到”查看通知。';

@@ -74,7 +74,8 @@ def test_scan_after_window_is_a_new_checkin(as_user, poster_token, app):
 
 
 def test_parallel_posts_of_one_id_make_one_record(app, poster_token, db):
-    """PITFALLS 18: N threads post the same UUID at once: 1 created, N-1 duplicate."""
+    """N threads post the same UUID at once: 1 created, N-1 duplicate
+    (docs/field-lessons.md#parallel-sends-of-one-record)."""
     token = poster_token("A")
     body = {"id": new_id(), "token": token, "recorded_at": shanghai_time()}
     apis = []

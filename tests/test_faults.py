@@ -1,8 +1,9 @@
 """Fault test: the real server (run.py, gunicorn) is SIGKILLed while phones sync, and while
 they check in live (through group commit).
 
-PITFALLS 17 and 22: every record the server acknowledged is there after the restart, the
-phones' retries double nothing, and the database file passes integrity_check.
+Every record the server acknowledged is there after the restart (docs/field-lessons.md#durability),
+the phones' retries double nothing (docs/field-lessons.md#retries-after-a-lost-answer), and the
+database file passes integrity_check.
 """
 
 from __future__ import annotations

@@ -286,7 +286,8 @@ def test_local_policy(as_user, world, who, status):
 
 
 def test_a_delivery_raised_on_a_slow_phone_counts_at_the_corrected_time(as_user, world, db):
-    """PITFALLS 27 for deliveries too: the batch's sent_at corrects the phone's clock."""
+    """Clock skew for deliveries too: the batch's sent_at corrects the phone's clock
+    (docs/field-lessons.md#clock-skew)."""
     api = as_user("cadre_A")
     behind = timedelta(hours=30)
     phone_now = datetime.now(SHANGHAI) - behind

@@ -2,7 +2,7 @@
 
 It checks the VAPID Authorization header (ES256 signature against k, aud, exp, sub) and decrypts
 the body with the subscription's private key (http_ece, aes128gcm), as a browser's push
-service and the browser would (PITFALLS 1-6).
+service and the browser would (docs/field-lessons.md#web-push).
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def test_device_and_times_are_stored(as_user, poster_token, db):
 
 
 def test_a_phone_clock_days_behind_is_corrected_by_the_batchs_sent_at(as_user, poster_token, db):
-    """PITFALLS 27: the phone says when it sent the batch; the server corrects and flags."""
+    """The phone says when it sent the batch; the server corrects and flags
+    (docs/field-lessons.md#clock-skew)."""
     api = as_user("cadre_A")
     behind = timedelta(days=2, hours=3)
     phone_now = datetime.now(SHANGHAI) - behind
@@ -151,7 +152,8 @@ def test_envelope_errors(as_user):
 
 
 def test_concurrent_syncs_of_the_same_records(app, poster_token, db):
-    """PITFALLS 18 through sync: two phones (or a retry racing the original) send one batch."""
+    """Two phones (or a retry racing the original) send one batch
+    (docs/field-lessons.md#parallel-sends-of-one-record)."""
     batch = [checkin_record(poster_token("A")), checkin_record(poster_token("A", "gateA")),
              checkin_record(poster_token("A", "gateA2"))]
     apis = [Api(app), Api(app), Api(app)]

@@ -1,4 +1,4 @@
-// views/reports.js: the daily tallies (日报) and the reports built on them (issue 6), online only.
+// views/reports.js: the daily tallies (日报) and the reports built on them, online only.
 // #/reports/<place>[?day=D | ?from=A&to=B[&day=D]]: every number of a node's day (the roll-up),
 //   with the change from the day before, each a link to the records behind it; the communities
 //   below a town or district; a range's day-by-day totals; the trend and progress charts;

@@ -1,4 +1,4 @@
-"""Issue 3's remainder on the phone: a screening visit with the result "home isolation" offers
+"""A case from a visit, on the phone: a screening visit with the result "home isolation" offers
 "登记居家隔离" for the resident found with fever, right there; offline too, the case (an
 `isolation_case` record through the outbox) is sent after the visit it points at.
 

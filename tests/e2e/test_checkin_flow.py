@@ -89,7 +89,8 @@ def test_bad_poster_url_gives_a_clear_page(phone, live_server):
 
 
 def test_wechat_browser_works_online_and_says_how_to_go_offline(phone):
-    """PITFALLS 14: no service worker in WeChat's browser; the app works online and explains."""
+    """No service worker in WeChat's browser; the app works online and explains
+    (docs/field-lessons.md#wechat-browser)."""
     office = phone()
     me = api_login(office, "13900000106")  # 石桥村
     poster = office.request.get(f"/api/places/{me['user']['place']['id']}/posters").json()

@@ -1,5 +1,5 @@
-"""PITFALLS 27: a phone whose clock is hours behind. Its check-in counts at the server's time,
-is flagged, and the phone tells its user to set the clock."""
+"""A phone whose clock is hours behind (docs/field-lessons.md#clock-skew). Its check-in counts at
+the server's time, is flagged, and the phone tells its user to set the clock."""
 
 from datetime import datetime, timedelta, timezone
 

@@ -1,4 +1,4 @@
-"""Issue 5 on the phone: the inbox (bell, urgent banner, read marks through the outbox, offline)
+"""Notices on the phone: the inbox (bell, urgent banner, read marks through the outbox, offline)
 and the service worker's push and notification-click handlers.
 
 Uses the demo cadres of the fourth community (13800000016-20) and its committee (13900000104),

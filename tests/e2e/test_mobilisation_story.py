@@ -1,4 +1,4 @@
-"""Issue 7 in the browser: the flour mill's story with the demo data, and routine mode.
+"""Mobilisation in the browser: the flour mill's story with the demo data, and routine mode.
 
 The enterprise contact of 金穗面粉厂 (柳树村) asks for the grain bureau's help to release wheat;
 the district admin sees a grain-bureau cadre proposed first, with the reason, and assigns them

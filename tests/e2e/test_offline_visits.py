@@ -1,4 +1,4 @@
-"""Issue 4's offline scenario: a check-in, two screening visits and an isolation visit recorded
+"""Offline on the phone: a check-in, two screening visits and an isolation visit recorded
 with no network through the real forms, then sent once, exactly once, when the network returns.
 
 Uses a demo cadre of 幸福社区 (not used by the other browser tests).

@@ -1,4 +1,4 @@
-"""Issue 6 in the browser: the daily tally (日报) of the demo data, on a phone and on a desktop.
+"""Reports in the browser: the daily tally (日报) of the demo data, on a phone and on a desktop.
 
 Cadres of 石桥村 report and screen households (through the API, as their phones would send
 them); the committee opens its dashboard and report on a 360 × 740 phone and on a 1280 × 800

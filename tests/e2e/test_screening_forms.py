@@ -1,4 +1,4 @@
-"""Issue 3's demo story on a 360-px phone, through the real forms.
+"""The screening demo story on a 360-px phone, through the real forms.
 
 A demo cadre of 光明社区 (not used by the other browser tests) screens a household and records
 a fever with the result "home isolation"; the committee opens a home isolation case from that
