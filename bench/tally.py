@@ -394,7 +394,7 @@ def timed(fn, repeat: int) -> tuple[float, float, object]:
 
 
 def watch_and_deliveries(numbers: dict) -> dict:
-    from server.tallies import RECOUNTED_FIELDS
+    from server.tallies.engine import RECOUNTED_FIELDS
 
     return {key: {k: row[k] for k in RECOUNTED_FIELDS} for key, row in numbers.items()}
 
@@ -420,13 +420,13 @@ def main() -> None:
         round_screened,
         stored_counts,
     )
-    from server.tallies import (
+    from server.tallies.engine import (
         community_tallies,
         daily_tally,
         recount_watch_and_deliveries,
-        round_progress,
         tally_report,
     )
+    from server.tallies.progress import round_progress
 
     last = datetime.now(ZoneInfo(ZONE)).date() - timedelta(days=1)
     days = [(last - timedelta(days=args.days - 1 - n)).isoformat() for n in range(args.days)]

@@ -1,6 +1,7 @@
 import pytest
 
-from server.cadres import assign, decode_csv, import_cadres
+from server.cadres import assign, import_cadres
+from server.tables import decode_csv
 
 GOOD_AND_BAD = """姓名,手机号,工作单位,专业特长,党员,下沉社区
 赵一,13700000001,区粮食局,粮食调运,是,甲社区

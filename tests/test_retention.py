@@ -7,7 +7,8 @@ from helpers import SHANGHAI, new_id, shanghai_time
 
 import run
 from server.retention import ANONYMISED_NAME, anonymise
-from server.tallies import daily_tally, work_records
+from server.tallies.engine import daily_tally
+from server.tallies.progress import work_records
 
 
 def _screen(api, world, household):

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from helpers import SHANGHAI, new_id, shanghai_time
 
-from server.tallies import TALLY_FIELDS, daily_tally, day_bounds_utc
+from server.tallies.counters import day_bounds_utc
+from server.tallies.engine import TALLY_FIELDS, daily_tally
 
 
 def today():

@@ -25,7 +25,7 @@ from server.summaries import (
     stored_counts,
     zone_summaries_current,
 )
-from server.tallies import (
+from server.tallies.engine import (
     RECOUNTED_FIELDS,
     TALLY_FIELDS,
     community_tallies,
@@ -858,13 +858,13 @@ def test_v8_migration_then_start_fills_the_zone_summaries(tmp_path, monkeypatch)
 
 def test_rebuilt_at_start_when_max_shift_changes(as_user, world, db, poster_token, tmp_path,
                                                  monkeypatch):
-    from server import tallies
+    from server import summaries
 
     watch(as_user("cadre_A2"), poster_token("A", "gateA"), at(2, 6))  # never checked out
     days = ["2026-03-01", "2026-03-02", "2026-03-03"]
     assert hours(assert_watch_and_deliveries_agree(db, world, days), world, "A", days) == [
         0.0, 18.0, 6.0]
-    monkeypatch.setattr(tallies, "MAX_SHIFT", timedelta(hours=12))
+    monkeypatch.setattr(summaries, "MAX_SHIFT", timedelta(hours=12))
     assert not zone_summaries_current(db, ZONE)
     create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret"})
     assert hours(assert_watch_and_deliveries_agree(db, world, days), world, "A", days) == [
@@ -876,7 +876,7 @@ def test_round_screened_summary_counts_as_round_progress(as_user, world, db, app
     what round_progress, which counts from the visits, says of every community."""
     from server import places
     from server.summaries import round_screened
-    from server.tallies import round_progress
+    from server.tallies.progress import round_progress
 
     day = datetime.now(SHANGHAI).date().isoformat()
     district = db.execute("SELECT path FROM places WHERE id = ?", [world["district"]]).fetchone()[0]
