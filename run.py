@@ -15,14 +15,28 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
+from gunicorn.app.base import BaseApplication
+
 from server import create_app, data_dir
-from server.db import connect
+from server.auth import create_user
+from server.backup import backup, restore
+from server.cadres import import_cadres
+from server.db import connect, init_db
+from server.demo import DEMO_PASSWORD, seed
+from server.enterprises import create_enterprise
+from server.places import find_place
+from server.push import PUBLIC_KEY_FILE, ensure_keys, run_worker
+from server.retention import anonymise
+from server.tables import decode_csv
 from server.timeutil import today
+from server.tls import ensure_certificate
 
 
 def _app_and_db():
@@ -36,8 +50,6 @@ def cmd_serve(args) -> int:
         os.environ["BAODAO_HTTPS"] = "true"
     app, db = _app_and_db()
     if args.demo:
-        from server.demo import DEMO_PASSWORD, seed
-
         with app.app_context(), db.atomic():
             logins = seed(db, today(app.config["TIMEZONE"]).isoformat())
         if logins is None:
@@ -60,8 +72,6 @@ def cmd_serve(args) -> int:
         "control_socket_disable": True,  # one shared socket path would clash between servers
     }
     if args.https:
-        from server.tls import ensure_certificate
-
         extra_hosts = os.environ.get("BAODAO_TLS_HOSTS", "").split(",")
         cert, key = ensure_certificate(Path(app.config["DATA_DIR"]),
                                        [h.strip() for h in extra_hosts if h.strip()])
@@ -80,26 +90,17 @@ def cmd_serve(args) -> int:
 def _start_push_worker():
     """The push delivery worker as one process beside gunicorn (not one per gunicorn worker):
     it drains the queue table and runs the periodic checks; it exits when we do."""
-    import subprocess
-
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "push-worker"],
                             env=os.environ.copy())
 
 
 def cmd_push_worker(args) -> int:
-    import logging
-
-    from server.push import run_worker
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s push-worker %(message)s")
     run_worker(create_app())
     return 0
 
 
 def cmd_vapid_keys(args) -> int:
-    from server.db import init_db
-    from server.push import PUBLIC_KEY_FILE, ensure_keys
-
     folder = data_dir()
     _, public = ensure_keys(folder, rotate=args.rotate)
     if args.rotate:
@@ -117,8 +118,6 @@ def cmd_vapid_keys(args) -> int:
 
 
 def _run_gunicorn(options: dict) -> None:
-    from gunicorn.app.base import BaseApplication
-
     class Server(BaseApplication):
         def load_config(self):
             for key, value in options.items():
@@ -126,8 +125,6 @@ def _run_gunicorn(options: dict) -> None:
                     self.cfg.set(key, value)
 
         def load(self):
-            import logging
-
             # One line per request with its id (server/pwa.py), beside gunicorn's own log.
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
             return create_app()  # each worker opens its own connections
@@ -136,9 +133,6 @@ def _run_gunicorn(options: dict) -> None:
 
 
 def cmd_create_user(args) -> int:
-    from server.auth import create_user
-    from server.places import find_place
-
     app, db = _app_and_db()
     place_id = enterprise_id = new_enterprise_in = None
     if args.role == "enterprise" or args.enterprise:
@@ -158,8 +152,6 @@ def cmd_create_user(args) -> int:
     try:
         with db.atomic():  # a new enterprise only with its contact
             if new_enterprise_in is not None:
-                from server.enterprises import create_enterprise
-
                 enterprise_id = create_enterprise(db, args.enterprise, new_enterprise_in)
                 print(f"enterprise {enterprise_id} added: {args.enterprise}")
             user_id = create_user(db, args.phone, args.name, password, args.role,
@@ -174,8 +166,6 @@ def cmd_create_user(args) -> int:
 def _enterprise_for_contact(db, args) -> tuple[int | None, int | None] | str:
     """(enterprise id, None) for the enterprise named by --enterprise (in the community
     --place, if given); (None, community id) when it is to be made there; or an error message."""
-    from server.places import find_place
-
     if args.role != "enterprise":
         return "error: --enterprise is for --role enterprise"
     if not args.enterprise:
@@ -199,8 +189,6 @@ def _enterprise_for_contact(db, args) -> tuple[int | None, int | None] | str:
 
 
 def cmd_import_cadres(args) -> int:
-    from server.cadres import decode_csv, import_cadres
-
     app, db = _app_and_db()
     starts_on = args.starts_on or today(app.config["TIMEZONE"]).isoformat()
     with app.app_context():
@@ -218,16 +206,12 @@ def cmd_import_cadres(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from server.backup import backup
-
     app = create_app()
     print(f"backup written to {backup(app.config['DATABASE'], args.to)}")
     return 0
 
 
 def cmd_restore(args) -> int:
-    from server.backup import restore
-
     database = data_dir() / "baodao.db"
     kept = restore(args.file, database)
     print(f"restored {args.file} into {database}; the previous database is kept as {kept}")
@@ -235,8 +219,6 @@ def cmd_restore(args) -> int:
 
 
 def cmd_retention(args) -> int:
-    from server.retention import anonymise
-
     app, db = _app_and_db()
     days = args.days or app.config["RETENTION_DAYS"]
     if not days:

@@ -12,7 +12,27 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import (
+    audit,
+    auth,
+    checkins,
+    db,
+    enterprises,
+    errors,
+    inspections,
+    isolation,
+    needs,
+    notices,
+    posters,
+    push,
+    pwa,
+    registrations,
+    screening,
+    summaries,
+    sync,
+    tallies,
+)
+from .settings import ROOT
 
 
 class SQLiteInt(IntegerConverter):
@@ -95,27 +115,6 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
     app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config["HTTPS"])
-
-    from . import (
-        audit,
-        auth,
-        checkins,
-        db,
-        enterprises,
-        errors,
-        inspections,
-        isolation,
-        needs,
-        notices,
-        posters,
-        push,
-        pwa,
-        registrations,
-        screening,
-        summaries,
-        sync,
-        tallies,
-    )
 
     db.init_db(app.config["DATABASE"])
     # the summaries that need the time zone: made (again) if the zone is not theirs

@@ -9,6 +9,7 @@ import sqlite_utils
 from flask import Blueprint, has_request_context, jsonify, request
 from flask_login import current_user
 
+from .db import get_db
 from .errors import ApiError, query_int
 from .timeutil import now_utc, utc_text
 
@@ -57,8 +58,6 @@ def _prefix(text: str) -> str | None:
 
 @bp.get("/api/audit")
 def audit_search():
-    from .db import get_db  # auth imports this module: no top-level import of auth helpers
-
     if not current_user.is_authenticated:
         raise ApiError(401, "login_required")
     if current_user.role != "admin" or current_user.place is None \

@@ -1,20 +1,16 @@
-"""Accounts, roles, login and logout, throttling, and the permission helpers every route uses.
+"""Accounts, login and logout, and throttling of failed attempts.
 
-Roles: cadre (下沉干部), leader (队长), committee (of one community), admin (of any node of the
-tree, sees everything below it), enterprise (the contact of one enterprise: raises its needs and
-confirms its problems solved; outside the cadre world, so `require_role()` without roles leaves
-it out and routes open to it name it, e.g. `require_role(*ROLES)`).
+The roles and every permission check live in server/scope.py.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 
 import sqlite_utils
 from flask import Blueprint, current_app, jsonify, redirect, request, session, url_for
-from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -22,11 +18,10 @@ from . import places
 from .audit import audit
 from .db import get_db
 from .errors import ApiError, json_body
+from .scope import ROLES, User, require_role
+from .settings import deployment_mode
 from .timeutil import now_utc, utc_text
 
-ROLES = ("cadre", "leader", "committee", "admin", "enterprise")
-# What `require_role()` without roles allows: every role but the enterprise contact.
-WORKER_ROLES = ("cadre", "leader", "committee", "admin")
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 
 bp = Blueprint("auth", __name__)
@@ -35,26 +30,6 @@ login_manager = LoginManager()
 # Compared against when the phone is unknown, so a wrong phone costs as much time as a wrong
 # password and the answer's timing does not tell which phones have accounts.
 _DUMMY_HASH = generate_password_hash("not a password of anyone")
-
-
-class User(UserMixin):
-    def __init__(self, row: dict, place: dict | None, enterprise: dict | None = None):
-        self.id = row["id"]
-        self.phone = row["phone"]
-        self.name = row["name"]
-        self.role = row["role"]
-        self.place = place
-        self.enterprise = enterprise  # {id, name, community_id} for the enterprise role
-
-    def to_json(self) -> dict:
-        place = None
-        if self.place:
-            place = {k: self.place[k] for k in ("id", "name", "kind")}
-        data = {"id": self.id, "name": self.name, "phone": self.phone, "role": self.role,
-                "place": place}
-        if self.enterprise:
-            data["enterprise"] = {k: self.enterprise[k] for k in ("id", "name", "community_id")}
-        return data
 
 
 def create_user(
@@ -151,54 +126,9 @@ def client_address() -> str:
     return request.remote_addr or ""
 
 
-# --- permissions ------------------------------------------------------------------------------
-
-def require_role(*roles: str):
-    """Route decorator: logged in (401) and one of `roles` (403); no roles: WORKER_ROLES."""
-    allowed = roles or WORKER_ROLES
-
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapped(*args, **kwargs):
-            if not current_user.is_authenticated:
-                return login_manager.unauthorized()
-            if current_user.role not in allowed:
-                raise ApiError(403, "forbidden")
-            return view(*args, **kwargs)
-        return wrapped
-    return decorator
-
-
-def scope_paths(db: sqlite_utils.Database, user: User) -> list[str]:
-    """The tree paths whose subtrees `user` may see as staff (empty for a plain cadre)."""
-    if user.role in ("admin", "committee") and user.place:
-        return [user.place["path"]]
-    if user.role == "leader":
-        return [row["path"] for row in db.query(
-            """SELECT DISTINCT p.path FROM teams t JOIN places p ON p.id = t.community_id
-               WHERE t.leader_id = ?""", [user.id])]
-    return []
-
-
-def require_place_in_scope(db: sqlite_utils.Database, user: User, place_id: int) -> dict:
-    """The place, if `user` may see it; 404 if there is no such place, 403 if out of scope."""
-    place = places.get_place(db, place_id)
-    if place is None:
-        raise ApiError(404, "not_found")
-    if not any(places.is_within(place, p) for p in scope_paths(db, user)):
-        raise ApiError(403, "forbidden")
-    return place
-
-
-def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 11 else "****"
-
-
 # --- routes -----------------------------------------------------------------------------------
 
 def _session_json():
-    from .inspections import deployment_mode  # it builds on this module
-
     user = current_user.to_json() if current_user.is_authenticated else None
     return jsonify({"user": user, "csrf_token": generate_csrf(),
                     "mode": deployment_mode(get_db())})

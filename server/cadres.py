@@ -11,6 +11,8 @@ import sqlite_utils
 
 from . import places
 from .auth import PHONE_RE, create_user
+from .notices import notify_assignment
+from .tables import NO, YES
 from .timeutil import now_utc, utc_text
 
 # Column names accepted in the import file, Chinese or English.
@@ -22,8 +24,6 @@ COLUMNS = {
     "party_member": ("party_member", "党员", "是否党员"),
     "community": ("community", "下沉社区", "社区", "社区/村"),
 }
-YES = {"1", "是", "y", "yes", "true", "党员", "中共党员"}
-NO = {"", "0", "否", "n", "no", "false", "群众"}
 
 
 def assign(db: sqlite_utils.Database, user_id: int, community_id: int, starts_on: str,
@@ -31,8 +31,6 @@ def assign(db: sqlite_utils.Database, user_id: int, community_id: int, starts_on
            role_in_team: str = "member") -> int:
     """Assign a cadre to a community for a period (ends_on None: until further notice); the
     cadre gets a notice."""
-    from .notices import notify_assignment  # notices builds on screening, which imports us
-
     place = places.get_place(db, community_id)
     if place is None or place["kind"] != "community":
         raise ValueError("cadres are assigned to a community")
@@ -62,14 +60,6 @@ class ImportReport:
     unchanged: list[int] = field(default_factory=list)                 # lines
     assigned: list[int] = field(default_factory=list)                  # existing cadre, new place
     errors: list[tuple[int, str]] = field(default_factory=list)        # line, reason
-
-
-def decode_csv(raw: bytes) -> str:
-    """UTF-8 (with or without Excel's BOM), else GB18030: Excel in China saves CSV as GBK."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("gb18030")
 
 
 def _header_map(header: list[str]) -> dict[str, int]:

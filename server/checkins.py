@@ -8,50 +8,22 @@ created, duplicate (same id and content, or a repeat scan within the window), co
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import sqlite_utils
-from flask import Blueprint, current_app, g, has_request_context, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import group_commit, posters, summaries
-from .auth import check_throttle, record_failure, require_role
-from .db import connect, first_row, get_db, write_transaction
-from .errors import ApiError, json_body, query_int
-from .i18n import t
-from .timeutil import local_day, now_utc, parse_time, utc_text
+from . import group_commit, posters, records, summaries
+from .auth import check_throttle, record_failure
+from .db import connect, first_row, get_db
+from .errors import ApiError, fail, json_body, query_int
+from .records import Earlier, Incoming
+from .scope import require_role
+from .timeutil import local_day, now_utc, utc_text
 
 bp = Blueprint("checkins", __name__)
-
-# A device clock this far ahead of the server is not trusted for the record's day.
-MAX_CLOCK_AHEAD = timedelta(minutes=10)
-
-
-def trusted_time(record: dict) -> datetime:
-    """The time to count the record at (PITFALLS 27). A record is flagged, not refused, when
-    the phone's clock is wrong: its claimed recorded_at is kept as sent beside received_at,
-    and refusing it would leave it stuck in the outbox of a phone the cadre cannot fix.
-
-    In a sync batch that said when it was sent, a phone clock off by more than the skew is
-    corrected by that offset (a phone two days behind still counts today's visit today);
-    otherwise a time ahead of the server's beyond the skew is replaced by the server's."""
-    recorded = parse_time(record["recorded_at"])
-    now = now_utc()
-    offset = g.get("clock_offset") if has_request_context() else None
-    if offset is not None:
-        return min(recorded + offset, now)
-    return now if recorded - now > MAX_CLOCK_AHEAD else recorded
-
-
-def payload_hash(user_id: int, fields: dict) -> str:
-    """Hash of the canonical record content: same id + same hash is a harmless retry."""
-    canonical = json.dumps({"user": user_id, **fields}, sort_keys=True, ensure_ascii=False,
-                           separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
 
 def user_is_assigned(db: sqlite_utils.Database, user_id: int, community_id: int,
                      day: str | None = None) -> bool:
@@ -86,17 +58,12 @@ def record_checkin(db: sqlite_utils.Database, user_id: int, record: dict,
 
 @dataclass(frozen=True)
 class CheckinFacts:
-    """What storing a check-in takes from the request: settings, the trusted time, the poster
-    token's signature. With them store_checkin_facts needs nothing but the database, so it can run
-    in the group-commit writer (group_commit.py), outside the request."""
+    """What storing a check-in takes from the request: the record protocol's facts (trusted
+    time, hash), settings, the poster token's signature. With them store_checkin_facts needs
+    nothing but the database, so it can run in the group-commit writer (group_commit.py),
+    outside the request."""
 
-    user_id: int
-    record: dict
-    device_id: str | None
-    digest: str
-    received: datetime
-    trusted: datetime
-    clock_flag: bool
+    incoming: Incoming
     day: str
     zone: str
     window: timedelta
@@ -105,33 +72,37 @@ class CheckinFacts:
     @classmethod
     def of(cls, user_id: int, record: dict, device_id: str | None = None) -> CheckinFacts:
         config = current_app.config
-        location = record.get("location") or {}
-        content = {"token": record["token"], "recorded_at": record["recorded_at"],
-                   "location": location or None}
-        trusted = trusted_time(record)
-        return cls(user_id=user_id, record=record, device_id=device_id,
-                   digest=payload_hash(user_id, content), received=now_utc(), trusted=trusted,
-                   clock_flag=trusted != parse_time(record["recorded_at"]),
-                   day=local_day(trusted, config["TIMEZONE"]), zone=config["TIMEZONE"],
+        # The canonical content check-ins were first stored with: kept, so that a phone's
+        # retry of a record stored before still matches its hash.
+        hashed = {"token": record["token"], "recorded_at": record["recorded_at"],
+                  "location": record.get("location") or None}
+        incoming = Incoming.of(user_id, record, device_id, hashed)
+        return cls(incoming=incoming, day=local_day(incoming.trusted, config["TIMEZONE"]),
+                   zone=config["TIMEZONE"],
                    window=timedelta(minutes=config["CHECKIN_WINDOW_MINUTES"]),
                    poster_id=posters.verified_poster_id(record["token"]))
 
 
+def _earlier_checkin(db: sqlite_utils.Database, record_id: str) -> Earlier | None:
+    """A check-in with this id, or a repeat scan kept as an alias of the first check-in."""
+    row = first_row(db, "SELECT user_id, payload_hash FROM checkins WHERE id = ?", [record_id])
+    if row is not None:
+        return Earlier(row["user_id"], row["payload_hash"], lambda: get_checkin(db, record_id))
+    alias = first_row(db, "SELECT checkin_id, user_id, payload_hash FROM checkin_aliases "
+                          "WHERE id = ?", [record_id])
+    if alias is not None:
+        return Earlier(alias["user_id"], alias["payload_hash"],
+                       lambda: get_checkin(db, alias["checkin_id"]), same="repeat")
+    return None
+
+
 def store_checkin_facts(db: sqlite_utils.Database, facts: CheckinFacts) -> tuple[str, dict]:
     """record_checkin's database part; uses nothing of the request (see CheckinFacts)."""
-    record, user_id, digest, trusted, day = (facts.record, facts.user_id, facts.digest,
-                                             facts.trusted, facts.day)
+    incoming, day = facts.incoming, facts.day
+    record, user_id, trusted = incoming.record, incoming.user_id, incoming.trusted
     location = record.get("location") or {}
-    with write_transaction(db):
-        existing = db.execute("SELECT payload_hash FROM checkins WHERE id = ?",
-                              [record["id"]]).fetchone()
-        if existing is not None:
-            status = "duplicate" if existing[0] == digest else "conflict"
-            return status, get_checkin(db, record["id"])
-        alias = db.execute("SELECT checkin_id, payload_hash FROM checkin_aliases WHERE id = ?",
-                           [record["id"]]).fetchone()
-        if alias is not None:
-            return ("repeat" if alias[1] == digest else "conflict"), get_checkin(db, alias[0])
+
+    def create() -> tuple[str, dict]:
         # A poster re-issued after the phone scanned it offline still counts for that scan.
         poster = posters.live_poster(db, facts.poster_id, valid_at=utc_text(trusted))
         window = facts.window
@@ -140,63 +111,61 @@ def store_checkin_facts(db: sqlite_utils.Database, facts: CheckinFacts) -> tuple
         if repeat is not None and repeat["recorded_utc"] <= utc_text(trusted + window):
             db.execute("""INSERT INTO checkin_aliases (id, checkin_id, user_id, payload_hash,
                               received_at) VALUES (?,?,?,?,?)""",
-                       [record["id"], repeat["id"], user_id, digest, utc_text(facts.received)])
+                       [incoming.id, repeat["id"], user_id, incoming.digest,
+                        utc_text(incoming.received)])
             return "repeat", repeat
         db.execute(
             """INSERT INTO checkins (id, user_id, poster_id, community_id, checkpoint_id,
                    recorded_at, recorded_utc, local_day, received_at, device_id, lat, lng,
                    accuracy, outside_assignment, clock_flag, payload_hash)
                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-            [record["id"], user_id, poster["id"], poster["community_id"],
+            [incoming.id, user_id, poster["id"], poster["community_id"],
              poster["checkpoint_id"], record["recorded_at"], utc_text(trusted), day,
-             utc_text(facts.received), facts.device_id, location.get("lat"),
+             utc_text(incoming.received), incoming.device_id, location.get("lat"),
              location.get("lng"), location.get("accuracy"),
              int(not user_is_assigned(db, user_id, poster["community_id"], day)),
-             int(facts.clock_flag), digest])
+             int(incoming.clock_flag), incoming.digest])
         if poster["checkpoint_id"] is not None:  # a watch: the hours on watch it adds
-            summaries.count_watch(db, record["id"], facts.zone)
-        return "created", get_checkin(db, record["id"])
+            summaries.count_watch(db, incoming.id, facts.zone)
+        return "created", get_checkin(db, incoming.id)
+
+    return records.store(db, incoming, _earlier_checkin, create)
+
+
+def _earlier_checkout(db: sqlite_utils.Database, record_id: str) -> Earlier | None:
+    row = first_row(db, "SELECT checkin_id, user_id, payload_hash FROM checkouts WHERE id = ?",
+                    [record_id])
+    if row is None:
+        return None
+    return Earlier(row["user_id"], row["payload_hash"], lambda: get_checkin(db, row["checkin_id"]))
 
 
 def record_checkout(db: sqlite_utils.Database, user_id: int, record: dict,
                     device_id: str | None = None) -> tuple[str, dict]:
     """Close the user's own check-in; return (status, the check-in row)."""
-    digest = payload_hash(user_id, {"checkin_id": record["checkin_id"],
-                                    "recorded_at": record["recorded_at"]})
-    received = now_utc()
-    trusted = trusted_time(record)
-    with write_transaction(db):
-        existing = db.execute("SELECT checkin_id, payload_hash FROM checkouts WHERE id = ?",
-                              [record["id"]]).fetchone()
-        if existing is not None:
-            status = "duplicate" if existing[1] == digest else "conflict"
-            return status, get_checkin(db, existing[0])
+    incoming = Incoming.of(user_id, record, device_id)
+
+    def create() -> tuple[str, dict]:
         checkin = get_checkin(db, resolve_alias(db, record["checkin_id"]))
-        pointer = [{"path": "/checkin_id", "message": ""}]
         if checkin is None:
-            raise ApiError(404, "checkin_unknown", fields=_with_message(pointer, "checkin_unknown"))
+            raise fail(404, "checkin_unknown", "/checkin_id", "checkin_unknown")
         if checkin["user_id"] != user_id:
-            raise ApiError(403, "checkin_not_yours",
-                           fields=_with_message(pointer, "checkin_not_yours"))
+            raise fail(403, "checkin_not_yours", "/checkin_id", "checkin_not_yours")
         if checkin["checkout"] is not None:
-            raise ApiError(409, "already_checked_out",
-                           fields=_with_message(pointer, "already_checked_out"))
-        if utc_text(trusted) < checkin["recorded_utc"]:
-            raise ApiError(422, "checkout_before_checkin",
-                           fields=_with_message([{"path": "/recorded_at"}],
-                                                "checkout_before_checkin"))
+            raise fail(409, "already_checked_out", "/checkin_id", "already_checked_out")
+        if utc_text(incoming.trusted) < checkin["recorded_utc"]:
+            raise fail(422, "checkout_before_checkin", "/recorded_at", "checkout_before_checkin")
         db.execute(
             """INSERT INTO checkouts (id, checkin_id, user_id, recorded_at, recorded_utc,
                    received_at, device_id, payload_hash) VALUES (?,?,?,?,?,?,?,?)""",
-            [record["id"], checkin["id"], user_id, record["recorded_at"], utc_text(trusted),
-             utc_text(received), device_id, digest])
+            [incoming.id, checkin["id"], user_id, record["recorded_at"],
+             utc_text(incoming.trusted), utc_text(incoming.received), device_id,
+             incoming.digest])
         if checkin["checkpoint_id"] is not None:  # a watch ends: its hours on watch
             summaries.count_watch(db, checkin["id"], current_app.config["TIMEZONE"])
         return "created", get_checkin(db, checkin["id"])
 
-
-def _with_message(fields: list[dict], key: str) -> list[dict]:
-    return [{**f, "message": t(key)} for f in fields]
+    return records.store(db, incoming, _earlier_checkout, create)
 
 
 def resolve_alias(db: sqlite_utils.Database, checkin_id: str) -> str:
@@ -264,14 +233,11 @@ def store_checkout(db: sqlite_utils.Database, user, record: dict,
 
 # --- routes -----------------------------------------------------------------------------------
 
-STATUS_CODES = {"created": 201, "duplicate": 200, "repeat": 200}
-
-
 def _answer(status: str, row: dict):
     db = get_db()
     if status == "conflict":
         raise ApiError(409, "conflict", extra={"stored": checkin_json(db, row)})
-    return jsonify({"status": status, "checkin": checkin_json(db, row)}), STATUS_CODES[status]
+    return jsonify({"status": status, "checkin": checkin_json(db, row)}), records.STATUS_CODES[status]
 
 
 @bp.post("/api/checkins")

@@ -33,7 +33,7 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA foreign_keys = ON")
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     # FULL: a record acknowledged to a phone survives a power cut, not only a process crash.
-    # Writes are batched per request, so this costs one fsync per request (see docs/durability).
+    # Writes are batched per request, so this costs one fsync per request (docs/field-lessons.md#durability).
     db.execute("PRAGMA synchronous = FULL")
     # Connections live as long as their thread, so the WAL is rarely deleted on close: after
     # each checkpoint, cut it back to this size rather than keep a burst's worth of disk.

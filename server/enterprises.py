@@ -21,21 +21,13 @@ import sqlite_utils
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import places
+from . import places, records
 from .audit import audit
-from .auth import (
-    ROLES,
-    User,
-    create_user,
-    mask_phone,
-    require_place_in_scope,
-    require_role,
-    scope_paths,
-)
-from .checkins import payload_hash, trusted_time
-from .db import get_db, write_transaction
-from .errors import ApiError, json_body, query_int
-from .screening import answer, fail, field_error, in_staff_scope
+from .auth import create_user
+from .db import first_row, get_db, write_transaction
+from .errors import ApiError, fail, field_error, json_body, query_int, query_period
+from .records import Earlier, Incoming, answer, record_body
+from .scope import ROLES, User, in_staff_scope, mask_phone, require_place_in_scope, require_role, scope_paths
 from .timeutil import local_day, now_utc, today, utc_text
 
 bp = Blueprint("enterprises", __name__)
@@ -206,21 +198,30 @@ def ticket_json(db: sqlite_utils.Database, row: dict, history: bool = True) -> d
     return data
 
 
-def _content(record: dict) -> dict:
-    return {k: v for k, v in record.items() if k not in ("id", "device_id")}
+def _earlier_ticket(db: sqlite_utils.Database, ticket_id: str) -> Earlier | None:
+    ticket = get_ticket(db, ticket_id)
+    if ticket is None:
+        return None
+    return Earlier(ticket["user_id"], ticket["payload_hash"], lambda: ticket_json(db, ticket))
+
+
+def _earlier_update(db: sqlite_utils.Database, update_id: str) -> Earlier | None:
+    row = first_row(db, "SELECT ticket_id, user_id, payload_hash FROM ticket_updates "
+                        "WHERE id = ?", [update_id])
+    if row is None:
+        return None
+    return Earlier(row["user_id"], row["payload_hash"],
+                   lambda: ticket_json(db, get_ticket(db, row["ticket_id"])))
 
 
 def store_problem_ticket(db: sqlite_utils.Database, user: User, record: dict,
                          device_id: str | None) -> tuple[str, dict]:
     """A validated ticket (schemas/problem_ticket.json), live or from the outbox."""
-    recorded = trusted_time(record)
-    digest = payload_hash(user.id, _content(record))
+    incoming = Incoming.of(user.id, record, device_id)
+    recorded = incoming.trusted
     zone = current_app.config["TIMEZONE"]
-    with write_transaction(db):
-        existing = get_ticket(db, record["id"])
-        if existing is not None:
-            return ("duplicate" if existing["payload_hash"] == digest else "conflict",
-                    ticket_json(db, existing))
+
+    def create() -> tuple[str, dict]:
         enterprise = enterprise_for(db, user, record["enterprise_id"], "/enterprise_id", work=True)
         need_id = record.get("need_id")
         if need_id is not None and db.execute(
@@ -238,22 +239,20 @@ def store_problem_ticket(db: sqlite_utils.Database, user: User, record: dict,
             [record["id"], enterprise["id"], need_id, user.id, record["category"],
              record["description"], json.dumps(record.get("departments", []), ensure_ascii=False),
              status, utc_text(recorded), day, day if status == "solved" else None,
-             record["recorded_at"], stamp, device_id, digest])
+             record["recorded_at"], stamp, device_id, incoming.digest])
         audit(db, "create", f"ticket:{record['id']}", f"enterprise:{enterprise['id']}")
         return "created", ticket_json(db, get_ticket(db, record["id"]))
+
+    return records.store(db, incoming, _earlier_ticket, create)
 
 
 def store_ticket_update(db: sqlite_utils.Database, user: User, record: dict,
                         device_id: str | None) -> tuple[str, dict]:
     """A validated step of a ticket (schemas/ticket_update.json): status, departments, note."""
-    recorded = trusted_time(record)
-    digest = payload_hash(user.id, _content(record))
-    with write_transaction(db):
-        existing = next(db.query("SELECT * FROM ticket_updates WHERE id = ?", [record["id"]]), None)
-        if existing is not None:
-            ticket = get_ticket(db, existing["ticket_id"])
-            return ("duplicate" if existing["payload_hash"] == digest else "conflict",
-                    ticket_json(db, ticket))
+    incoming = Incoming.of(user.id, record, device_id)
+    recorded = incoming.trusted
+
+    def create() -> tuple[str, dict]:
         ticket = get_ticket(db, record["ticket_id"])
         if ticket is None:
             raise fail(404, "ticket_unknown", "/ticket_id", "exists")
@@ -272,7 +271,7 @@ def store_ticket_update(db: sqlite_utils.Database, user: User, record: dict,
             [record["id"], ticket["id"], user.id, status,
              json.dumps(record.get("departments", []), ensure_ascii=False),
              record.get("note", ""), int(applied), record["recorded_at"], recorded_utc,
-             utc_text(now_utc()), device_id, digest])
+             utc_text(incoming.received), device_id, incoming.digest])
         db.execute("UPDATE problem_tickets SET departments = ? WHERE id = ?",
                    [json.dumps(departments, ensure_ascii=False), ticket["id"]])
         if status is not None and applied:
@@ -281,6 +280,8 @@ def store_ticket_update(db: sqlite_utils.Database, user: User, record: dict,
                           WHERE id = ?""",
                        [status, recorded_utc, day if status == "solved" else None, ticket["id"]])
         return "created", ticket_json(db, get_ticket(db, ticket["id"]))
+
+    return records.store(db, incoming, _earlier_update, create)
 
 
 def confirm_ticket(db: sqlite_utils.Database, user: User, ticket_id: str, solved: bool,
@@ -391,13 +392,6 @@ def problem_tally(db: sqlite_utils.Database, node: dict, first: str, last: str) 
 
 # --- routes -------------------------------------------------------------------------------------
 
-def _request_body(schema: str, **extra) -> dict:
-    """Office forms may leave the id and time to the server; phones always send them."""
-    from .screening import _body
-
-    return _body(schema, **extra)
-
-
 @bp.get("/api/enterprises")
 @require_role(*ROLES)
 def list_enterprises():
@@ -479,7 +473,7 @@ def list_tickets():
 @bp.post("/api/tickets")
 @require_role("cadre", "leader", "committee", "admin")
 def new_ticket():
-    body = _request_body("problem_ticket")
+    body = record_body("problem_ticket")
     return answer(*store_problem_ticket(get_db(), current_user, body, body.get("device_id")),
                   "ticket")
 
@@ -498,7 +492,7 @@ def ticket_detail(ticket_id: str):
 @bp.post("/api/tickets/<ticket_id>/updates")
 @require_role("cadre", "leader", "committee", "admin")
 def new_ticket_update(ticket_id: str):
-    body = _request_body("ticket_update", ticket_id=ticket_id)
+    body = record_body("ticket_update", ticket_id=ticket_id)
     return answer(*store_ticket_update(get_db(), current_user, body, body.get("device_id")),
                   "ticket")
 
@@ -514,10 +508,8 @@ def confirm(ticket_id: str):
 @bp.get("/api/places/<int:place_id>/problems")
 @require_role("committee", "admin")
 def place_problems(place_id: int):
-    from .tallies import _period
-
     db = get_db()
     place = require_place_in_scope(db, current_user, place_id)
-    first, last = _period()
+    first, last = query_period()
     return jsonify(problem_tally(db, place, first, last))
 

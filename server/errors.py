@@ -10,17 +10,19 @@ import functools
 import json
 import re
 import sqlite3
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import fastjsonschema
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from jsonschema import Draft202012Validator, FormatChecker
 from werkzeug.exceptions import HTTPException
 
 from .i18n import t
-from .timeutil import parse_time
+from .timeutil import parse_time, today
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -255,6 +257,38 @@ def query_int(name: str, default: int | None = None) -> int | None:
     return value
 
 
+def query_day(name: str = "day") -> str:
+    """A YYYY-MM-DD day from the query string, today in the configured TIMEZONE when it is
+    absent; 422 naming /<name> when it is not a day."""
+    value = request.args.get(name)
+    if value is None:
+        return today(current_app.config["TIMEZONE"]).isoformat()
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ApiError(422, "invalid", fields=[{"path": f"/{name}", "rule": "format",
+                                                "message": "YYYY-MM-DD"}]) from None
+
+
+def period_days(first: str, last: str) -> list[str]:
+    """The days from `first` to `last`; 422 naming /to unless first ≤ last, at most 93 days."""
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    if end < start or (end - start).days > 92:
+        raise ApiError(422, "invalid", fields=[{"path": "/to", "rule": "range",
+                                                "message": "from ≤ to, at most 93 days"}])
+    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+def query_period() -> tuple[str, str]:
+    """?from= and ?to= (YYYY-MM-DD): by default the 30 days up to today; checked as period_days."""
+    last = query_day("to") if request.args.get("to") else \
+        today(current_app.config["TIMEZONE"]).isoformat()
+    first = (query_day("from") if request.args.get("from")
+             else (date.fromisoformat(last) - timedelta(days=29)).isoformat())
+    period_days(first, last)
+    return first, last
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
@@ -264,8 +298,6 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(e):
-        from flask_login import current_user
-
         if not current_user.is_authenticated:
             # No login to protect: the real problem is the missing login (an expired session
             # has lost its CSRF token too), and a 401 sends the phone to log in again.

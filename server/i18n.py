@@ -44,6 +44,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This poster was revoked; scan the new poster",
     ),
     "code_unknown": ("报到码不存在或已作废", "No active poster has this code"),
+    "id_taken": (
+        "此记录编号已被他人的记录使用，本条未保存；请删除后重新录入",
+        "This record id is already used by someone else's record; nothing was saved. "
+        "Discard it and enter it again",
+    ),
+    "record_rejected": (
+        "记录内容违反数据规则（例如同一编号出现两次），本条未保存",
+        "The record breaks a data rule (for example one id used twice); nothing of it was saved",
+    ),
     "conflict": (
         "此编号的记录已存在且内容不同，服务器保留原记录",
         "A different record with this id already exists; the stored one is kept",

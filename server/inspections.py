@@ -2,8 +2,8 @@
 
 An admin records an inspection of a community, one of its checkpoints or an enterprise in it:
 when, what was found, and each cadre seen (on duty or not, conduct). The cadres' work records
-(tallies.work_records) count them. The mode is one deployment-wide setting: in routine mode the
-PWA hides checkpoints and isolation; needs, registrations and services stay.
+(tallies.work_records) count them. The mode itself is kept by server/settings.py; its routes
+are here.
 """
 
 from __future__ import annotations
@@ -13,42 +13,14 @@ from flask import Blueprint, current_app, jsonify
 from flask_login import current_user
 
 from .audit import audit
-from .auth import User, require_place_in_scope, require_role, scope_paths
-from .checkins import MAX_CLOCK_AHEAD
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body, query_int
-from .screening import field_error, raise_if
+from .errors import ApiError, field_error, json_body, query_int, raise_if
+from .records import MAX_CLOCK_AHEAD
+from .scope import User, require_place_in_scope, require_role, scope_paths
+from .settings import mode_json, set_mode
 from .timeutil import local_day, now_utc, parse_time, utc_text
 
 bp = Blueprint("inspections", __name__)
-
-MODES = ("emergency", "routine")
-HIDDEN_IN_ROUTINE = ["checkpoints", "isolation"]
-
-
-# --- deployment mode ----------------------------------------------------------------------------
-
-def deployment_mode(db: sqlite_utils.Database) -> str:
-    row = db.execute("SELECT value FROM settings WHERE key = 'mode'").fetchone()
-    return row[0] if row and row[0] in MODES else "emergency"
-
-
-def set_mode(db: sqlite_utils.Database, mode: str, user_id: int | None) -> None:
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}")
-    with write_transaction(db):
-        db.execute("""INSERT INTO settings (key, value, updated_at, updated_by)
-                      VALUES ('mode', ?, ?, ?) ON CONFLICT (key) DO UPDATE SET
-                      value = excluded.value, updated_at = excluded.updated_at,
-                      updated_by = excluded.updated_by""",
-                   [mode, utc_text(now_utc()), user_id])
-        audit(db, "update", "setting:mode", mode, user_id=user_id)
-
-
-def mode_json(db: sqlite_utils.Database) -> dict:
-    mode = deployment_mode(db)
-    return {"mode": mode, "hidden": HIDDEN_IN_ROUTINE if mode == "routine" else []}
-
 
 # --- inspections ----------------------------------------------------------------------------------
 

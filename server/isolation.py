@@ -1,63 +1,44 @@
-"""Home isolation (居家隔离): policies, cases, the schedule of due visits, visits, deliveries,
-and the cadre's day.
+"""Home isolation (居家隔离): policies, cases, isolation visits, and the cadre's day.
 
 A case copies its policy's rules when it opens (policy_snapshot), so a later edit of the policy
 never moves the days of a running case. Due and overdue visits are computed on the
 jurisdiction's local day (config TIMEZONE), never the UTC day.
-`store_isolation_case`, `store_isolation_visit` and `store_delivery` are the one path for those
-records, live or through /api/sync.
+`store_isolation_case` and `store_isolation_visit` are the one path for those records, live or
+through /api/sync, both by the record protocol (server/records.py). The schedule of due visits
+is server/schedule.py; deliveries server/deliveries.py.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 import sqlite_utils
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import notices, places, summaries
+from . import places, records
 from .audit import audit
-from .auth import User, require_role
-from .checkins import payload_hash, trusted_time
-from .db import get_db, write_transaction
-from .errors import ApiError, json_body, query_int
-from .screening import (
-    address,
-    answer,
-    can_work_grid,
-    fail,
-    field_error,
-    future_date_errors,
-    get_household,
-    grid_ids_of,
-    household_for,
-    households_to_screen,
-    in_staff_scope,
-    raise_if,
-    temperature_errors,
-)
+from .db import first_row, get_db
+from .deliveries import DELIVERY_FILTERS, open_deliveries, raise_deliveries, store_delivery
+from .errors import ApiError, fail, field_error, json_body, query_int, raise_if
+from .households import address, get_household, household_for
+from .notices import alert_committee
+from .records import Earlier, Incoming, answer
+from .rules import future_date_errors, health_reasons, temperature_errors
+from .schedule import schedule, visits_of
+from .scope import User, can_work_grid, forbidden_at, grid_ids_of, in_staff_scope, require_role
+from .screening import households_to_screen
 from .timeutil import local_day, now_utc, utc_text
 
 bp = Blueprint("isolation", __name__)
-
-FEVER = 37.3
-# A slot not visited by this local time is overdue; None: overdue once its day has passed.
-SLOT_DEADLINES: dict[str, time | None] = {"morning": time(12, 0), "evening": None}
-
-
-def _row(db: sqlite_utils.Database, sql: str, params: list) -> dict | None:
-    rows = list(db.query(sql, params))
-    return rows[0] if rows else None
 
 
 # --- policies ---------------------------------------------------------------------------------
 
 def get_policy(db: sqlite_utils.Database, policy_id: int) -> dict | None:
-    return _row(db, "SELECT * FROM isolation_policies WHERE id = ?", [policy_id])
+    return first_row(db, "SELECT * FROM isolation_policies WHERE id = ?", [policy_id])
 
 
 def policy_json(row: dict) -> dict:
@@ -80,7 +61,7 @@ def may_edit_policy(db: sqlite_utils.Database, user: User, policy: dict) -> bool
 # --- cases ------------------------------------------------------------------------------------
 
 def get_case(db: sqlite_utils.Database, case_id: str) -> dict | None:
-    return _row(db, """SELECT c.*, r.name AS resident_name FROM isolation_cases c
+    return first_row(db, """SELECT c.*, r.name AS resident_name FROM isolation_cases c
                        JOIN residents r ON r.id = c.resident_id WHERE c.id = ?""", [case_id])
 
 
@@ -98,7 +79,7 @@ def case_for(db: sqlite_utils.Database, user: User, case_id: str, path: str = "/
         household = db.execute("SELECT grid_id FROM households WHERE id = ?",
                                [case["household_id"]]).fetchone()
         if not can_work_grid(db, user, household[0], case["community_id"]):
-            raise ApiError(403, "forbidden", fields=[field_error(path, "forbidden", "jurisdiction")])
+            raise forbidden_at(path)
     return case
 
 
@@ -129,17 +110,20 @@ def case_json(db: sqlite_utils.Database, row: dict, now: datetime | None = None,
     return data
 
 
+def _earlier_case(db: sqlite_utils.Database, case_id: str) -> Earlier | None:
+    case = get_case(db, case_id)
+    if case is None:
+        return None
+    return Earlier(case["created_by"], case["payload_hash"], lambda: case_json(db, case))
+
+
 def store_isolation_case(db: sqlite_utils.Database, user: User, record: dict,
                          device_id: str | None) -> tuple[str, dict]:
     """Open a case for a resident under a policy (copied into the case)."""
-    trusted_time(record)
-    digest = payload_hash(user.id, {k: v for k, v in record.items() if k not in ("id", "device_id")})
-    with write_transaction(db):
-        existing = get_case(db, record["id"])
-        if existing is not None:
-            status = "duplicate" if existing["payload_hash"] == digest else "conflict"
-            return status, case_json(db, existing)
-        resident = _row(db, "SELECT * FROM residents WHERE id = ? AND deleted_at IS NULL",
+    incoming = Incoming.of(user.id, record, device_id)
+
+    def create() -> tuple[str, dict]:
+        resident = first_row(db, "SELECT * FROM residents WHERE id = ? AND deleted_at IS NULL",
                         [record["resident_id"]])
         if resident is None:
             raise fail(404, "resident_unknown", "/resident_id", "exists")
@@ -177,37 +161,39 @@ def store_isolation_case(db: sqlite_utils.Database, user: User, record: dict,
              record["starts_on"], planned_end.isoformat(), policy["id"],
              json.dumps(snapshot, ensure_ascii=False), record.get("source_visit_id"),
              record.get("notes", ""), user.id, record["recorded_at"], stamp, stamp, device_id,
-             digest])
+             incoming.digest])
         for cadre_id in cadre_ids:
             db.execute("INSERT INTO isolation_case_cadres (case_id, user_id) VALUES (?, ?)",
                        [record["id"], cadre_id])
         return "created", case_json(db, get_case(db, record["id"]))
 
+    return records.store(db, incoming, _earlier_case, create)
+
 
 def end_case(db: sqlite_utils.Database, user: User, case_id: str,
              body: dict) -> tuple[str, dict]:
     """End a case (released / transferred / other); a stale base_version is a conflict."""
-    edit_id = body.get("id") or str(uuid.uuid4())
-    digest = payload_hash(user.id, {**body, "case_id": case_id, "id": None})
-    with write_transaction(db):
+    record = {**body, "id": body.get("id") or str(uuid.uuid4()), "case_id": case_id}
+    # An office form sends no time of its own: the edit counts when it arrives.
+    incoming = Incoming.of(user.id, {**record, "recorded_at": utc_text(now_utc())},
+                           hashed=record)
+
+    def create() -> tuple[str, dict]:
         case = case_for(db, user, case_id, "")
-        done = db.execute("SELECT payload_hash FROM registry_history WHERE id = ?",
-                          [edit_id]).fetchone()
-        if done is not None:  # a retry of an edit already answered
-            return ("duplicate" if done[0] == digest else "conflict"), case_json(db, case)
         if case["status"] == "ended":
             raise fail(409, "case_ended", "", "state")
         fields = {k: body[k] for k in ("outcome", "ended_on", "reason", "last_test_result",
                                        "transferred_to") if k in body}
 
         def history(status: str, new_version: int | None) -> None:
+            stamp = utc_text(incoming.received)
             db.execute(
                 """INSERT INTO registry_history (id, entity, entity_id, status, base_version,
                        new_version, fields, source, user_id, recorded_at, received_at,
                        payload_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
-                [edit_id, "isolation_case", case_id, status, body["base_version"], new_version,
-                 json.dumps(fields, ensure_ascii=False), "office", user.id,
-                 utc_text(now_utc()), utc_text(now_utc()), digest])
+                [incoming.id, "isolation_case", case_id, status, body["base_version"],
+                 new_version, json.dumps(fields, ensure_ascii=False), "office", user.id,
+                 stamp, stamp, incoming.digest])
 
         if body["base_version"] != case["version"]:
             history("conflict", None)
@@ -230,48 +216,11 @@ def end_case(db: sqlite_utils.Database, user: User, case_id: str,
         audit(db, "end_case", f"isolation_case:{case_id}", body["outcome"])
         return "created", case_json(db, get_case(db, case_id))
 
+    return records.store(db, incoming, records.earlier_edit(
+        "isolation_case", lambda db, key: case_json(db, get_case(db, key))), create)
+
 
 # --- schedule ---------------------------------------------------------------------------------
-
-def schedule(case: dict, visits: list[dict], now: datetime, zone: str) -> list[dict]:
-    """Every planned visit of the case: {day, slot, phase, test, status}.
-
-    status: done (a visit covers it), due (today, still in time), overdue, upcoming. Days are
-    local days of `zone`: at 00:30 in Shanghai yesterday's evening is overdue, even though
-    it is still yesterday in UTC.
-    """
-    rules = json.loads(case["policy_snapshot"])
-    local_now = now.astimezone(ZoneInfo(zone))
-    today_ = local_now.date()
-    done = {(v["due_day"], v["slot"]) for v in visits}
-    last = date.fromisoformat(case["ended_on"] or case["planned_end"])
-    day = date.fromisoformat(case["starts_on"])
-    entries = []
-    for phase in rules["phases"]:
-        for number in range(1, phase["days"] + 1):
-            if day > last:
-                return entries
-            for slot in rules["slots"]:
-                deadline = SLOT_DEADLINES[slot]
-                if (day.isoformat(), slot) in done:
-                    status = "done"
-                elif day > today_:
-                    status = "upcoming"
-                elif day < today_ or (deadline is not None and local_now.time() >= deadline):
-                    status = "overdue"
-                else:
-                    status = "due"
-                entries.append({"day": day.isoformat(), "slot": slot, "phase": phase["kind"],
-                                "test": number in phase.get("test_days", []),
-                                "status": status})
-            day += timedelta(days=1)
-    return entries
-
-
-def visits_of(db: sqlite_utils.Database, case_id: str) -> list[dict]:
-    return list(db.query(
-        """SELECT v.*, u.name AS user_name FROM isolation_visits v JOIN users u ON u.id = v.user_id
-           WHERE v.case_id = ? ORDER BY v.recorded_utc""", [case_id]))
 
 
 def visits_due(db: sqlite_utils.Database, case_ids: list[str], now: datetime) -> list[dict]:
@@ -300,22 +249,26 @@ def visit_json(row: dict) -> dict:
 
 
 def _get_visit(db: sqlite_utils.Database, visit_id: str) -> dict | None:
-    return _row(db, """SELECT v.*, u.name AS user_name FROM isolation_visits v
+    return first_row(db, """SELECT v.*, u.name AS user_name FROM isolation_visits v
                        JOIN users u ON u.id = v.user_id WHERE v.id = ?""", [visit_id])
+
+
+def _earlier_visit(db: sqlite_utils.Database, visit_id: str) -> Earlier | None:
+    visit = _get_visit(db, visit_id)
+    if visit is None:
+        return None
+    return Earlier(visit["user_id"], visit["payload_hash"], lambda: visit_json(visit))
 
 
 def store_isolation_visit(db: sqlite_utils.Database, user: User, record: dict,
                           device_id: str | None) -> tuple[str, dict]:
-    """One visit of a case; fever (≥37.3 °C) or any symptom marks the case for attention."""
-    recorded = trusted_time(record)
-    digest = payload_hash(user.id, {k: v for k, v in record.items() if k not in ("id", "device_id")})
+    """One visit of a case; a fever (rules.FEVER) or any symptom marks the case for attention."""
+    incoming = Incoming.of(user.id, record, device_id)
+    recorded = incoming.trusted
     day = local_day(recorded, current_app.config["TIMEZONE"])
     due_day = record.get("due_day") or day
-    with write_transaction(db):
-        existing = _get_visit(db, record["id"])
-        if existing is not None:
-            status = "duplicate" if existing["payload_hash"] == digest else "conflict"
-            return status, visit_json(existing)
+
+    def create() -> tuple[str, dict]:
         case = case_for(db, user, record["case_id"])
         errors = temperature_errors({"/temperature": record.get("temperature")})
         errors += future_date_errors({"/due_day": due_day})
@@ -338,15 +291,15 @@ def store_isolation_visit(db: sqlite_utils.Database, user: User, record: dict,
              json.dumps(record.get("symptoms", [])), int(record.get("sample_taken", False)),
              record.get("sample_result"), record.get("mental_state", ""),
              json.dumps(record.get("needs", []), ensure_ascii=False), record.get("notes", ""),
-             record.get("corrects_id"), digest])
-        reasons = notices.health_reasons(record.get("temperature"), record.get("symptoms", []))
+             record.get("corrects_id"), incoming.digest])
+        reasons = health_reasons(record.get("temperature"), record.get("symptoms", []))
         if reasons:
             # A flag raised by an event, not an edit of the case: the version does not move,
             # so it never turns someone's pending edit of the case into a conflict.
             db.execute("UPDATE isolation_cases SET attention = 1, attention_reason = ? "
                        "WHERE id = ?", [f"{due_day} {' '.join(reasons)}", case["id"]])
             # In the same transaction as the visit: a replayed visit never alerts twice.
-            notices.alert_committee(db, case["community_id"], case["resident_name"], reasons,
+            alert_committee(db, case["community_id"], case["resident_name"], reasons,
                                     f"/#/dashboard/{case['community_id']}",
                                     f"health:isolation_visit:{record['id']}")
         household = get_household(db, case["household_id"])
@@ -354,125 +307,10 @@ def store_isolation_visit(db: sqlite_utils.Database, user: User, record: dict,
                          case_id=case["id"], for_whom=case["resident_name"])
         return "created", visit_json(_get_visit(db, record["id"]))
 
+    return records.store(db, incoming, _earlier_visit, create)
+
 
 # --- deliveries -------------------------------------------------------------------------------
-
-def raise_deliveries(db: sqlite_utils.Database, user: User, household: dict, visit_id: str,
-                     needs: list[dict], recorded: datetime, case_id: str | None,
-                     for_whom: str = "") -> None:
-    """A delivery task per need found in a visit; ids derive from the visit's, so a replayed
-    visit can never raise them twice."""
-    for index, need in enumerate(needs):
-        delivery_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"baodao:visit:{visit_id}:{index}"))
-        _insert_delivery(db, user, delivery_id, household, case_id, visit_id, need,
-                         for_whom or household["head_name"], recorded.isoformat(), recorded,
-                         None, "")
-
-
-def _insert_delivery(db, user, delivery_id, household, case_id, visit_id, need, for_whom,
-                     recorded_at: str, trusted: datetime, device_id, digest) -> None:
-    """recorded_at as the phone said it; `trusted` the time it counts at (trusted_time)."""
-    stamp, recorded_utc = utc_text(now_utc()), utc_text(trusted)
-    db.execute(
-        """INSERT INTO deliveries (id, household_id, community_id, case_id, source_visit_id,
-               kind, what, for_whom, due_by, raised_by, raised_at)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-        [delivery_id, household["id"], household["community_id"], case_id, visit_id,
-         need["kind"], need["what"], need.get("for_whom") or for_whom, need.get("due_by"),
-         user.id, recorded_utc])
-    summaries.date_delivery(db, delivery_id, current_app.config["TIMEZONE"])
-    db.execute(
-        """INSERT INTO delivery_events (id, delivery_id, action, user_id, recorded_at,
-               recorded_utc, received_at, device_id, payload_hash)
-           VALUES (?,?,'raise',?,?,?,?,?,?)""",
-        [delivery_id, delivery_id, user.id, recorded_at, recorded_utc, stamp, device_id, digest])
-
-
-def get_delivery(db: sqlite_utils.Database, delivery_id: str) -> dict | None:
-    return _row(db, """SELECT d.*, h.building, h.unit, h.door, r.name AS raised_by_name,
-                              t.name AS taken_by_name, w.name AS delivered_by_name
-                       FROM deliveries d JOIN households h ON h.id = d.household_id
-                       JOIN users r ON r.id = d.raised_by
-                       LEFT JOIN users t ON t.id = d.taken_by
-                       LEFT JOIN users w ON w.id = d.delivered_by WHERE d.id = ?""",
-                [delivery_id])
-
-
-def delivery_json(row: dict, now: datetime | None = None) -> dict:
-    raised = datetime.fromisoformat(row["raised_at"].replace("Z", "+00:00"))
-    age = (now or now_utc()) - raised
-    return {**{k: row[k] for k in ("id", "household_id", "community_id", "case_id",
-                                   "source_visit_id", "kind", "what", "for_whom", "due_by",
-                                   "status", "raised_at", "taken_at", "delivered_at")},
-            "address": address(row), "age_hours": round(age.total_seconds() / 3600, 1),
-            "raised_by": {"id": row["raised_by"], "name": row["raised_by_name"]},
-            "taken_by": row["taken_by"] and {"id": row["taken_by"], "name": row["taken_by_name"]},
-            "delivered_by": row["delivered_by"] and {"id": row["delivered_by"],
-                                                     "name": row["delivered_by_name"]}}
-
-
-def store_delivery(db: sqlite_utils.Database, user: User, record: dict,
-                   device_id: str | None) -> tuple[str, dict]:
-    """One step of a delivery: raise (a new task), take, deliver; each step has its own id."""
-    recorded = trusted_time(record)
-    digest = payload_hash(user.id, {k: v for k, v in record.items() if k not in ("id", "device_id")})
-    with write_transaction(db):
-        done = db.execute("SELECT delivery_id, payload_hash FROM delivery_events WHERE id = ?",
-                          [record["id"]]).fetchone()
-        if done is not None:
-            return ("duplicate" if done[1] == digest else "conflict"), \
-                delivery_json(get_delivery(db, done[0]))
-        action = record["action"]
-        if action == "raise":
-            household = household_for(db, user, record["household_id"])
-            if record.get("case_id") and db.execute(
-                    "SELECT 1 FROM isolation_cases WHERE id = ? AND household_id = ?",
-                    [record["case_id"], household["id"]]).fetchone() is None:
-                raise fail(422, "case_unknown", "/case_id", "exists")
-            _insert_delivery(db, user, record["id"], household, record.get("case_id"), None,
-                             record, household["head_name"], record["recorded_at"], recorded,
-                             device_id, digest)
-            return "created", delivery_json(get_delivery(db, record["id"]))
-        delivery = get_delivery(db, record["delivery_id"])
-        if delivery is None:
-            raise fail(404, "delivery_unknown", "/delivery_id", "exists")
-        household_for(db, user, delivery["household_id"], "/delivery_id")
-        if delivery["status"] == "delivered":
-            raise fail(409, "delivery_done", "/delivery_id", "state")
-        if action == "take" and delivery["taken_by"] not in (None, user.id):
-            raise fail(409, "delivery_taken", "/delivery_id", "state")
-        stamp = utc_text(recorded)
-        if action == "take":
-            db.execute("UPDATE deliveries SET status = 'taken', taken_by = ?, taken_at = ? "
-                       "WHERE id = ?", [user.id, stamp, delivery["id"]])
-        else:
-            db.execute(
-                """UPDATE deliveries SET status = 'delivered', delivered_by = ?, delivered_at = ?,
-                       taken_by = coalesce(taken_by, ?), taken_at = coalesce(taken_at, ?)
-                   WHERE id = ?""", [user.id, stamp, user.id, stamp, delivery["id"]])
-            summaries.date_delivery(db, delivery["id"], current_app.config["TIMEZONE"])
-        db.execute(
-            """INSERT INTO delivery_events (id, delivery_id, action, user_id, recorded_at,
-                   recorded_utc, received_at, device_id, note, payload_hash)
-               VALUES (?,?,?,?,?,?,?,?,?,?)""",
-            [record["id"], delivery["id"], action, user.id, record["recorded_at"], stamp,
-             utc_text(now_utc()), device_id, record.get("note", ""), digest])
-        return "created", delivery_json(get_delivery(db, delivery["id"]))
-
-
-DELIVERY_FILTERS = {"open": "d.status != 'delivered'", "delivered": "d.status = 'delivered'",
-                    "all": "1"}
-
-
-def open_deliveries(db: sqlite_utils.Database, where: str, params: list,
-                    status: str = "open") -> list[dict]:
-    """Deliveries matching `where` on d.*, oldest first: open (not yet delivered) by default,
-    or `delivered`, or `all`."""
-    ids = [r[0] for r in db.execute(
-        f"""SELECT d.id FROM deliveries d JOIN households h ON h.id = d.household_id
-            WHERE {DELIVERY_FILTERS[status]} AND ({where}) ORDER BY d.raised_at""", params)]
-    now = now_utc()
-    return [delivery_json(get_delivery(db, i), now) for i in ids]
 
 
 # --- what a user works on ---------------------------------------------------------------------

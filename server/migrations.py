@@ -714,7 +714,8 @@ def _v6_tally_summaries(db: sqlite_utils.Database) -> None:
         db.conn.execute(sql)
 
 
-# Summary tables for the tallies (issue 6): the numbers per community and local day that would
+# Summary tables for the tallies (docs/capacity.md#tallies-at-real-size): the numbers per
+# community and local day that would
 # otherwise be counted from millions of records on each view. Kept current in the transaction
 # of each write: the screening numbers by server/summaries.py (corrections replace the
 # visit they correct; households counted once per outcome and day); the check-in numbers, the

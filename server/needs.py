@@ -17,17 +17,16 @@ import sqlite_utils
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import cadres, places
+from . import cadres, places, records
 from .audit import audit
-from .auth import ROLES, User, mask_phone, require_place_in_scope, require_role, scope_paths
-from .checkins import payload_hash, trusted_time
 from .db import get_db, write_transaction
 from .enterprises import CATEGORIES, enterprise_for, get_enterprise, related_unit_ids
-from .errors import ApiError, json_body, query_int
+from .errors import ApiError, fail, field_error, json_body, query_int, raise_if
 from .i18n import t
 from .notices import insert_notice
+from .records import Incoming, answer, record_body
 from .registrations import POOL_SQL, below, pool_params
-from .screening import answer, fail, field_error, in_staff_scope, raise_if
+from .scope import ROLES, User, in_staff_scope, mask_phone, require_place_in_scope, require_role, scope_paths
 from .timeutil import now_utc, today, utc_text
 
 bp = Blueprint("needs", __name__)
@@ -460,14 +459,9 @@ def store_volunteer(db: sqlite_utils.Database, user: User, record: dict,
                     device_id: str | None) -> tuple[str, dict]:
     """One tap of 主动请战 (schemas/volunteer.json), live or from the outbox. Volunteering
     twice for the same call-up or need is a duplicate of the first."""
-    trusted_time(record)
-    content = {k: v for k, v in record.items() if k not in ("id", "device_id")}
-    digest = payload_hash(user.id, content)
-    with write_transaction(db):
-        existing = next(db.query("SELECT * FROM volunteers WHERE id = ?", [record["id"]]), None)
-        if existing is not None:
-            return ("duplicate" if existing["payload_hash"] == digest and
-                    existing["user_id"] == user.id else "conflict", _volunteer_json(existing))
+    incoming = Incoming.of(user.id, record, device_id)
+
+    def create() -> tuple[str, dict]:
         errors = []
         call_up_id, need_id = record.get("call_up_id"), record.get("need_id")
         if call_up_id is not None and db.execute(
@@ -495,9 +489,12 @@ def store_volunteer(db: sqlite_utils.Database, user: User, record: dict,
                VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
             [record["id"], user.id, call_up_id, need_id, record.get("available_from"),
              record.get("available_to"), record.get("note", ""), record["recorded_at"],
-             utc_text(now_utc()), device_id, digest])
+             utc_text(incoming.received), device_id, incoming.digest])
         return "created", _volunteer_json(next(db.query("SELECT * FROM volunteers WHERE id = ?",
                                                         [record["id"]])))
+
+    return records.store(db, incoming,
+                         records.by_id("volunteers", lambda _db, row: _volunteer_json(row)), create)
 
 
 # --- routes -------------------------------------------------------------------------------------
@@ -582,8 +579,6 @@ def new_call_up():
 @bp.post("/api/volunteers")
 @require_role("cadre", "leader")
 def volunteer():
-    from .screening import _body
-
-    body = _body("volunteer")
+    body = record_body("volunteer")
     return answer(*store_volunteer(get_db(), current_user, body, body.get("device_id")),
                   "volunteer")

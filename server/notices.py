@@ -18,19 +18,18 @@ import sqlite_utils
 from flask import Blueprint, current_app, has_app_context, jsonify, request
 from flask_login import current_user
 
-from . import places
+from . import places, records
 from .audit import audit
-from .auth import ROLES, User, require_role, scope_paths
-from .checkins import trusted_time
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body, query_int
+from .errors import ApiError, fail, field_error, json_body, query_int
 from .i18n import t
-from .screening import fail, field_error
+from .records import Incoming
+from .schedule import SLOT_DEADLINES, schedule, visits_of
+from .scope import ROLES, User, require_role, scope_paths
 from .timeutil import now_utc, utc_text
 
 bp = Blueprint("notices", __name__)
 
-FEVER = 37.3
 DEFAULTS = {"NOTICE_DEFAULT_HOURS": 72, "NOTICE_MAX_DAYS": 30, "OVERDUE_REMINDER_MINUTES": 60,
             "TIMEZONE": "Asia/Shanghai"}
 
@@ -226,9 +225,13 @@ def inbox(db: sqlite_utils.Database, user_id: int, limit: int = 200) -> list[dic
 
 def store_notice_read(db: sqlite_utils.Database, user: User, record: dict,
                       device_id: str | None) -> tuple[str, dict]:
-    """A read mark (live or from the phone's outbox): created, or duplicate if already read."""
-    recorded = trusted_time(record)
-    with write_transaction(db):
+    """A read mark (live or from the phone's outbox): created, or duplicate if already read.
+
+    Kept per (notice, reader), not by the mark's own id: reading twice is one read."""
+    incoming = Incoming.of(user.id, record, device_id)
+    recorded = incoming.trusted
+
+    def create() -> tuple[str, dict]:
         row = next(db.query(
             """SELECT n.*, u.name AS sender_name, r.read_at FROM notice_recipients r
                JOIN notices n ON n.id = r.notice_id LEFT JOIN users u ON u.id = n.sender_id
@@ -243,6 +246,8 @@ def store_notice_read(db: sqlite_utils.Database, user: User, record: dict,
                    fetched_at = coalesce(fetched_at, ?) WHERE notice_id = ? AND user_id = ?""",
             [read_at, device_id, read_at, record["notice_id"], user.id])
         return "created", notice_json({**row, "read_at": read_at})
+
+    return records.store(db, incoming, None, create)
 
 
 def may_see_report(db: sqlite_utils.Database, user: User, notice: dict) -> bool:
@@ -289,12 +294,6 @@ def _committee_of(community_id: int) -> tuple[str, list]:
     return ("SELECT id FROM users WHERE role = 'committee' AND place_id = ?", [community_id])
 
 
-def health_reasons(temperature: float | None, symptoms: list[str]) -> list[str]:
-    """What makes a visit alarming: a temperature of 37.3 °C or more, any symptom."""
-    reasons = [f"{temperature:.1f}°C"] if (temperature or 0) >= FEVER else []
-    return reasons + list(symptoms or [])
-
-
 def alert_committee(db: sqlite_utils.Database, community_id: int, who: str,
                     reasons: list[str], link: str, dedupe_key: str) -> str | None:
     """Fever or symptoms found in a visit: an urgent notice to the community's committee."""
@@ -319,9 +318,7 @@ def notify_assignment(db: sqlite_utils.Database, assignment_id: int, user_id: in
 
 
 def slot_deadline(day: str, slot: str, zone: str) -> datetime:
-    """When a visit slot turns overdue (isolation.SLOT_DEADLINES; None: the day's end)."""
-    from .isolation import SLOT_DEADLINES
-
+    """When a visit slot turns overdue (schedule.SLOT_DEADLINES; None: the day's end)."""
     deadline = SLOT_DEADLINES.get(slot)
     start = datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(zone))
     if deadline is None:
@@ -333,8 +330,6 @@ def remind_overdue(db: sqlite_utils.Database, now: datetime) -> int:
     """Remind the cadres of each isolation visit overdue by OVERDUE_REMINDER_MINUTES: one
     reminder per case, day and slot, however often this runs. Slots overdue for more than a
     day are left to the task list (a first run must not flood phones with old slots)."""
-    from .isolation import schedule, visits_of
-
     zone = _config("TIMEZONE")
     grace = timedelta(minutes=_config("OVERDUE_REMINDER_MINUTES"))
     sent = 0

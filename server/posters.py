@@ -27,12 +27,13 @@ from flask import (
 )
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
+from qrcode.image.pure import PyPNGImage  # pure Python (pypng): no Pillow needed
 
 from . import places
 from .audit import audit
-from .auth import require_place_in_scope, require_role
 from .db import first_row, get_db
 from .errors import ApiError
+from .scope import require_place_in_scope, require_role
 from .timeutil import now_utc, utc_text
 
 bp = Blueprint("posters", __name__)
@@ -184,8 +185,6 @@ def qr_svg(url: str) -> bytes:
 
 
 def qr_png(url: str) -> bytes:
-    from qrcode.image.pure import PyPNGImage  # pure Python: no Pillow on the phone-side server
-
     image = qrcode.make(url, image_factory=PyPNGImage,
                         error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
     out = io.BytesIO()

@@ -3,7 +3,7 @@
 Sending a notice only inserts rows into `push_deliveries` (see notices.py). The worker, started
 once by run.py beside the web server, claims due rows, encrypts each payload with pywebpush's
 `WebPusher.encode` and POSTs it from a thread pool sharing one HTTP session, then records every
-attempt. The traps it avoids are PITFALLS.md 1-8.
+attempt. The lessons it follows: docs/field-lessons.md#web-push.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 import queue
 import random
 import re
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,20 +36,23 @@ from flask_login import current_user, user_logged_out
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 
-from .auth import ROLES, require_role
 from .db import connect, get_db, write_transaction
 from .errors import ApiError, json_body
 from .i18n import t
-from .timeutil import now_utc, utc_text
+from .notices import remind_overdue
+from .retention import anonymise
+from .scope import ROLES, require_role
+from .timeutil import now_utc, today, utc_text
 
 log = logging.getLogger(__name__)
 bp = Blueprint("push", __name__)
 
 PRIVATE_KEY_FILE = "vapid_private.pem"
 PUBLIC_KEY_FILE = "vapid_public.txt"   # what the PWA is served; checked against the private key
-TOKEN_LIFETIME = 12 * 3600             # JWT exp ≤ 12 h: a server clock running ahead (PITFALLS 2)
+# docs/field-lessons.md#push-token-lifetime and #push-payload-size:
+TOKEN_LIFETIME = 12 * 3600             # JWT exp ≤ 12 h: a server clock running ahead
 TOKEN_RENEW_BEFORE = 3600              # sign a new token when the cached one has < 1 h left
-MAX_PAYLOAD = 1900                     # plaintext bytes; encrypted ≤ 2 KB (PITFALLS 3)
+MAX_PAYLOAD = 1900                     # plaintext bytes; encrypted ≤ 2 KB
 MAX_TTL = 28 * 24 * 3600
 
 
@@ -71,7 +75,8 @@ def public_key_of(private_key: ec.EllipticCurvePrivateKey) -> str:
 def ensure_keys(folder: Path, rotate: bool = False) -> tuple[Path, str]:
     """The VAPID key pair in `folder` (beside the database), made on first use or on rotate.
 
-    The private key is a PEM file (pywebpush/py_vapid read PEM, not raw base64url: PITFALLS 5).
+    The private key is a PEM file (pywebpush/py_vapid read PEM, not raw base64url:
+    docs/field-lessons.md#vapid-key-files).
     A lock file keeps two processes starting at once from writing two different pairs.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,7 +120,8 @@ DOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$", re.
 
 
 def sub_problem(sub: str | None) -> str | None:
-    """Why `sub` would be refused by a push service (Apple: 403 BadJwtToken, PITFALLS 1), or None.
+    """Why `sub` would be refused by a push service (Apple: 403 BadJwtToken,
+    docs/field-lessons.md#vapid-contact-address), or None.
 
     Accepted: mailto:someone@real.domain, or an https:// URL of a real host.
     """
@@ -157,8 +163,10 @@ class PushConfig:
 
 
 def configure(app) -> PushConfig:
-    """At start: make or load the keys, check the served key against the private one (PITFALLS
-    5) and the `sub` (PITFALLS 1). Push stays off with a reason; the inbox works regardless."""
+    """At start: make or load the keys, check the served key against the private one
+    (docs/field-lessons.md#vapid-key-files) and the `sub`
+    (docs/field-lessons.md#vapid-contact-address). Push stays off with a reason; the inbox
+    works regardless."""
     private_path, served = ensure_keys(Path(app.config["DATA_DIR"]))
     reason = None
     try:
@@ -203,7 +211,8 @@ class VapidSigner:
             token = self._tokens.get(audience)
             if token and token[1] - now > TOKEN_RENEW_BEFORE:
                 return token[0]
-            # Fresh claims each time: the library may change the dict it is given (PITFALLS 2).
+            # Fresh claims each time: the library may change the dict it is given
+            # (docs/field-lessons.md#push-token-lifetime).
             exp = int(now) + self.lifetime
             header = self.vapid.sign({"sub": self.sub, "aud": audience, "exp": exp})
             self._tokens[audience] = (header["Authorization"], exp)
@@ -404,7 +413,7 @@ def send_one(session: requests.Session, signer: VapidSigner, job: Job,
         if 200 <= status < 300:
             state = "sent"
         elif status in (404, 410):
-            state = "gone"       # the subscription is dead (PITFALLS 4)
+            state = "gone"       # the subscription is dead (docs/field-lessons.md#dead-subscriptions)
         elif status == 429 or status >= 500:
             state = "retry"
             retry = retry_after_seconds(response.headers.get("Retry-After"))
@@ -532,7 +541,8 @@ class DeliveryWorker:
                     [state, attempts, next_at, o.status, o.error, stamp, o.job.delivery_id])
                 if state == "gone":
                     # Exactly the row and keys this message was sent to: a re-subscribe that
-                    # raced the 410 (new keys, same or new endpoint) survives (PITFALLS 4).
+                    # raced the 410 (new keys, same or new endpoint) survives
+                    # (docs/field-lessons.md#dead-subscriptions).
                     db.execute("DELETE FROM push_subscriptions WHERE id = ? AND endpoint = ? "
                                "AND p256dh = ?", [o.job.subscription_id, o.job.endpoint,
                                                   o.job.p256dh])
@@ -599,7 +609,6 @@ class DeliveryWorker:
         if not force and time.monotonic() - self._last_check < self.check_every:
             return
         self._last_check = time.monotonic()
-        from .notices import remind_overdue
 
         with self.app.app_context():
             try:
@@ -610,9 +619,6 @@ class DeliveryWorker:
 
     def retention_once_a_day(self) -> None:
         """With BAODAO_RETENTION_DAYS set, anonymise what is due, once per local day."""
-        from .retention import anonymise
-        from .timeutil import today
-
         days = self.app.config["RETENTION_DAYS"]
         day = today(self.app.config["TIMEZONE"])
         if not days or getattr(self, "_retention_day", None) == day:
@@ -702,8 +708,6 @@ def worker_alive(data_dir: str, within: float = 30.0) -> bool:
 
 def run_worker(app) -> None:
     """Run the worker in this process until SIGTERM/SIGINT, or until the parent is gone."""
-    import signal
-
     # Background work: the web server's requests go first. SCHED_IDLE runs the worker only on
     # CPU time nothing else wants (a request waking up preempts it at once); nice as a fallback.
     try:

@@ -24,12 +24,13 @@ from flask import (
 )
 from flask_login import current_user
 
-from . import ROOT, posters, rules
+from . import posters, rules
 from .db import get_db
 from .errors import ApiError
 from .i18n import current_language
 from .migrations import MIGRATIONS, schema_version
 from .push import worker_alive
+from .settings import ROOT
 from .timeutil import utc_text
 
 PWA_DIR = ROOT / "pwa"

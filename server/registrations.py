@@ -16,10 +16,9 @@ from flask_login import current_user
 
 from . import places
 from .audit import audit
-from .auth import User, mask_phone, require_place_in_scope, require_role, scope_paths
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body, query_int
-from .screening import fail
+from .errors import ApiError, fail, json_body, query_int
+from .scope import User, mask_phone, require_place_in_scope, require_role, scope_paths
 from .timeutil import now_utc, utc_text
 
 bp = Blueprint("registrations", __name__)

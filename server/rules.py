@@ -3,7 +3,7 @@
 The server counts, alerts and validates by these; the PWA reads the same values from
 `GET /api/rules` (served by server/pwa.py), so a phone never keeps a copy of its own. SQL that
 must hold the same rule (the summary triggers of server/migrations.py) is checked against
-these values by tests/test_rules.py. See docs/architecture.md, "Where each rule lives".
+these values by tests/test_schema_sql.py. See docs/architecture.md, "Where each rule lives".
 """
 
 from __future__ import annotations

@@ -869,7 +869,7 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 -- server/rules.py: FEVER (37.3) or any symptom. A correction replaces the visit it corrects.
 -- No trigger: written only by server/summaries.py: count_screening_visit (in
 -- screening.store_screening_visit's transaction), whose SQL holds the fever rule
--- (summaries.FEVER, 37.3, as rules.FEVER); v6's backfill compared with 37.3 once.
+-- (rules.FEVER, 37.3); v6's backfill compared with 37.3 once.
 CREATE TABLE daily_screening_counts (
     community_id INTEGER NOT NULL REFERENCES places(id),
     local_day TEXT NOT NULL,

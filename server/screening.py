@@ -9,28 +9,39 @@ records, live or through /api/sync.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 import sqlite_utils
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from . import places
+from . import places, records
 from .audit import audit
-from .auth import User, mask_phone, require_place_in_scope, require_role, scope_paths
-from .cadres import NO, YES, decode_csv
-from .checkins import payload_hash, trusted_time
 from .db import get_db, write_transaction
-from .errors import ApiError, json_body, query_int, validate
-from .i18n import t
-from .idcard import mask_id_number, parse_id_card
+from .deliveries import raise_deliveries
+from .errors import ApiError, fail, field_error, json_body, query_int, raise_if
+from .households import address, household_for, household_json, resident_json
+from .idcard import parse_id_card
+from .notices import alert_committee
+from .records import Earlier, Incoming, answer, record_body
+from .rules import future_date_errors, health_reasons, temperature_errors
+from .scope import (
+    User,
+    assigned_community_ids,
+    can_work_grid,
+    forbidden_at,
+    grid_ids_of,
+    in_staff_scope,
+    require_place_in_scope,
+    require_role,
+    sees_full,
+)
 from .summaries import count_screening_visit
+from .tables import NO, YES, read_table
 from .timeutil import local_day, now_utc, today, utc_text
 
 bp = Blueprint("screening", __name__)
@@ -41,132 +52,6 @@ RESIDENT_FIELDS = ("household_id", "name", "sex", "birth_date", "birth_year", "i
                    "id_number", "phone", "hukou_place", "came_from", "occupation", "return_date",
                    "travel_mode", "travel_number", "companions", "vaccine_doses", "elderly_alone",
                    "chronic", "pregnant", "notes")
-TEMPERATURE_RANGE = (34.0, 43.0)
-
-
-# --- shared rules (isolation.py uses them too) --------------------------------------------------
-
-def field_error(path: str, key: str, rule: str, **params) -> dict:
-    return {"path": path, "message": t(key, **params), "rule": rule}
-
-
-def fail(status: int, code: str, path: str, rule: str | None = None):
-    """An ApiError pointing at one field, with the message of `code`."""
-    return ApiError(status, code, fields=[field_error(path, code, rule or code)])
-
-
-def future_date_errors(values: dict[str, str | None]) -> list[dict]:
-    """Errors for dates (path → YYYY-MM-DD) after the jurisdiction's today."""
-    limit = today(current_app.config["TIMEZONE"]).isoformat()
-    return [field_error(path, "in_future", "future")
-            for path, value in values.items() if value and value > limit]
-
-
-def temperature_errors(values: dict[str, float | None]) -> list[dict]:
-    low, high = TEMPERATURE_RANGE
-    return [field_error(path, "temperature_range", "temperature_range")
-            for path, value in values.items() if value is not None and not low <= value <= high]
-
-
-def raise_if(errors: list[dict]) -> None:
-    if errors:
-        raise ApiError(422, "invalid", fields=errors)
-
-
-# --- who may see what -------------------------------------------------------------------------
-
-def grid_ids_of(db: sqlite_utils.Database, user_id: int) -> list[int]:
-    return [r[0] for r in db.execute(
-        "SELECT grid_id FROM grid_assignments WHERE user_id = ? ORDER BY grid_id", [user_id])]
-
-
-def _assigned_community_ids(db: sqlite_utils.Database, user_id: int) -> set[int]:
-    day = today(current_app.config["TIMEZONE"]).isoformat()
-    return {r[0] for r in db.execute(
-        """SELECT community_id FROM assignments WHERE user_id = ? AND starts_on <= ?
-           AND (ends_on IS NULL OR ends_on >= ?)""", [user_id, day, day])}
-
-
-def in_staff_scope(db: sqlite_utils.Database, user: User, place_id: int) -> bool:
-    place = places.get_place(db, place_id)
-    return place is not None and any(places.is_within(place, p) for p in scope_paths(db, user))
-
-
-def can_work_grid(db: sqlite_utils.Database, user: User, grid_id: int, community_id: int) -> bool:
-    """A cadre works their grids and the communities they are assigned to; staff their scope."""
-    return (grid_id in grid_ids_of(db, user.id)
-            or community_id in _assigned_community_ids(db, user.id)
-            or in_staff_scope(db, user, grid_id))
-
-
-def sees_full(db: sqlite_utils.Database, user: User, household: dict) -> bool:
-    """Full ID numbers and phones: committee/admin in scope, cadres/leaders on their own grids."""
-    if user.role in ("committee", "admin"):
-        return in_staff_scope(db, user, household["grid_id"])
-    return household["grid_id"] in grid_ids_of(db, user.id)
-
-
-def get_household(db: sqlite_utils.Database, household_id: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM households WHERE id = ? AND deleted_at IS NULL",
-                         [household_id]))
-    return rows[0] if rows else None
-
-
-def household_for(db: sqlite_utils.Database, user: User, household_id: str,
-                  path: str = "/household_id") -> dict:
-    """The household, if `user` may work on it: 404 unknown, 403 outside their jurisdiction."""
-    household = get_household(db, household_id)
-    if household is None:
-        raise fail(404, "household_unknown", path, "exists")
-    if not can_work_grid(db, user, household["grid_id"], household["community_id"]):
-        raise ApiError(403, "forbidden", fields=[field_error(path, "forbidden", "jurisdiction")])
-    return household
-
-
-# --- JSON views -------------------------------------------------------------------------------
-
-def resident_json(row: dict, full: bool) -> dict:
-    data = {k: row[k] for k in ("id", "household_id", "name", "sex", "birth_date", "birth_year",
-                                "id_type", "hukou_place", "came_from", "occupation",
-                                "return_date", "travel_mode", "travel_number", "companions",
-                                "vaccine_doses", "notes", "version", "updated_at")}
-    data.update({k: bool(row[k]) for k in ("elderly_alone", "chronic", "pregnant")})
-    data["id_number"] = row["id_number"] if full else mask_id_number(row["id_number"])
-    data["phone"] = row["phone"] if full or not row["phone"] else mask_phone(row["phone"])
-    data["masked"] = not full
-    return data
-
-
-def address(row: dict) -> str:
-    """'3号楼2单元501' from building 3, unit 2, door 501 (names kept as typed otherwise)."""
-    building, unit = row["building"], row["unit"]
-    return "".join((f"{building}号楼" if building.isdigit() else building,
-                    f"{unit}单元" if unit.isdigit() else unit, row["door"]))
-
-
-def household_json(db: sqlite_utils.Database, row: dict, user: User | None = None,
-                   with_residents: bool = True) -> dict:
-    """A household for `user`; full values are given only as sees_full allows, and audited."""
-    full = user is not None and sees_full(db, user, row)
-    data = {k: row[k] for k in ("id", "community_id", "grid_id", "building", "unit", "door",
-                                "head_name", "residents_count", "landlord", "tenants", "notes",
-                                "version", "updated_at")}
-    data["is_rental"] = bool(row["is_rental"])
-    data["address"] = address(row)
-    for key in ("phone", "landlord_phone"):
-        data[key] = row[key] if full or not row[key] else mask_phone(row[key])
-    data["masked"] = not full
-    if full:
-        audit(db, "read_full", f"household:{row['id']}")
-    if with_residents:
-        residents = list(db.query(
-            "SELECT * FROM residents WHERE household_id = ? AND deleted_at IS NULL ORDER BY created_at, name",
-            [row["id"]]))
-        data["residents"] = [resident_json(r, full) for r in residents]
-        if full:
-            for r in residents:
-                audit(db, "read_full", f"resident:{r['id']}")
-    return data
 
 
 # --- registry edits ---------------------------------------------------------------------------
@@ -193,54 +78,53 @@ def _apply_edit(db: sqlite_utils.Database, user: User, entity: str, record: dict
                 check) -> tuple[str, dict]:
     """The registry rule for households and residents; returns (status, stored row).
 
-    `check(current, merged)` enforces permissions and rules (raises ApiError). Runs inside the
-    caller's write_transaction.
+    `check(current, merged)` enforces permissions and rules (raises ApiError).
     """
     table = {"household": "households", "resident": "residents"}[entity]
-    digest = payload_hash(user.id, {k: v for k, v in record.items() if k != "device_id"
-                                    and k != "id"})
-    done = db.execute("SELECT entity_id, payload_hash, status FROM registry_history WHERE id = ?",
-                      [record["id"]]).fetchone()
-    if done is not None:  # a retry: a stale edit stays a conflict, however often it is sent
-        same = done[1] == digest and done[2] == "applied"
-        return ("duplicate" if same else "conflict"), _row(db, table, done[0])
-    key, base = record[f"{entity}_id"], record["base_version"]
-    current = _row(db, table, key)
-    if current is not None and current["deleted_at"] is not None:
-        current = None
-    if current is None and base != 0:
-        raise fail(404, f"{entity}_unknown", f"/{entity}_id", "exists")
-    merged = {**(current or {}), **fields}
-    check(current, merged)
-    if current is not None and base != current["version"]:
-        # Stale: kept for the record, never applied, and the phone gets the server's copy.
-        _history(db, user, entity, record, "conflict", base, None, fields, source, digest,
-                 device_id)
-        return "conflict", current
-    stamp = utc_text(now_utc())
-    if current is None:
-        columns = {**fields, "id": key, "version": 1, "created_at": stamp, "updated_at": stamp,
-                   "updated_by": user.id}
-        if entity == "household":
-            columns["community_id"] = merged["community_id"]
-        sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
-               f"VALUES ({', '.join('?' * len(columns))})")
-        params = list(columns.values())
-        new_version = 1
-    else:
-        new_version = current["version"] + 1
-        changes = {**fields, "version": new_version, "updated_at": stamp, "updated_by": user.id}
-        if entity == "household" and "community_id" in merged:
-            changes["community_id"] = merged["community_id"]
-        sql = f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?"
-        params = [*changes.values(), key]
-    try:
-        db.execute(sql, params)
-    except sqlite3.IntegrityError:
-        raise fail(409, "address_taken", "/door", "unique") from None
-    _history(db, user, entity, record, "applied", base, new_version, fields, source, digest,
-             device_id)
-    return "created", _row(db, table, key)
+    incoming = Incoming.of(user.id, record, device_id)
+
+    def create() -> tuple[str, dict]:
+        key, base = record[f"{entity}_id"], record["base_version"]
+        current = _row(db, table, key)
+        if current is not None and current["deleted_at"] is not None:
+            current = None
+        if current is None and base != 0:
+            raise fail(404, f"{entity}_unknown", f"/{entity}_id", "exists")
+        merged = {**(current or {}), **fields}
+        check(current, merged)
+        if current is not None and base != current["version"]:
+            # Stale: kept for the record, never applied, and the phone gets the server's copy.
+            _history(db, user, entity, record, "conflict", base, None, fields, source,
+                     incoming.digest, device_id)
+            return "conflict", current
+        stamp = utc_text(now_utc())
+        if current is None:
+            columns = {**fields, "id": key, "version": 1, "created_at": stamp,
+                       "updated_at": stamp, "updated_by": user.id}
+            if entity == "household":
+                columns["community_id"] = merged["community_id"]
+            sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
+                   f"VALUES ({', '.join('?' * len(columns))})")
+            params = list(columns.values())
+            new_version = 1
+        else:
+            new_version = current["version"] + 1
+            changes = {**fields, "version": new_version, "updated_at": stamp,
+                       "updated_by": user.id}
+            if entity == "household" and "community_id" in merged:
+                changes["community_id"] = merged["community_id"]
+            sql = f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?"
+            params = [*changes.values(), key]
+        try:
+            db.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise fail(409, "address_taken", "/door", "unique") from None
+        _history(db, user, entity, record, "applied", base, new_version, fields, source,
+                 incoming.digest, device_id)
+        return "created", _row(db, table, key)
+
+    return records.store(db, incoming,
+                         records.earlier_edit(entity, lambda db, key: _row(db, table, key)), create)
 
 
 def _db_values(fields: dict) -> dict:
@@ -257,18 +141,15 @@ def _household_check(db: sqlite_utils.Database, user: User):
                 raise fail(422, "grid_unknown", "/grid_id", "exists")
             merged["community_id"] = grid["parent_id"]
             if not can_work_grid(db, user, grid["id"], grid["parent_id"]):
-                raise ApiError(403, "forbidden",
-                               fields=[field_error("/grid_id", "forbidden", "jurisdiction")])
+                raise forbidden_at("/grid_id")
     return check
 
 
 def edit_household(db: sqlite_utils.Database, user: User, record: dict,
                    device_id: str | None = None, source: str = "phone") -> tuple[str, dict]:
-    trusted_time(record)
     fields = _db_values({k: record[k] for k in HOUSEHOLD_FIELDS if k in record})
-    with write_transaction(db):
-        return _apply_edit(db, user, "household", record, fields, device_id, source,
-                           _household_check(db, user))
+    return _apply_edit(db, user, "household", record, fields, device_id, source,
+                       _household_check(db, user))
 
 
 def store_household(db: sqlite_utils.Database, user: User, record: dict,
@@ -302,7 +183,6 @@ def _resident_rules(fields: dict, merged: dict, prefix: str = "") -> list[dict]:
 
 def edit_resident(db: sqlite_utils.Database, user: User, record: dict,
                   device_id: str | None = None, source: str = "phone") -> tuple[str, dict]:
-    trusted_time(record)
     fields = _db_values({k: record[k] for k in RESIDENT_FIELDS if k in record})
 
     def check(current: dict | None, merged: dict) -> None:
@@ -312,8 +192,7 @@ def edit_resident(db: sqlite_utils.Database, user: User, record: dict,
             household_for(db, user, merged["household_id"])
         raise_if(_resident_rules(fields, merged))
 
-    with write_transaction(db):
-        return _apply_edit(db, user, "resident", record, fields, device_id, source, check)
+    return _apply_edit(db, user, "resident", record, fields, device_id, source, check)
 
 
 def store_resident(db: sqlite_utils.Database, user: User, record: dict,
@@ -437,23 +316,21 @@ def visit_json(db: sqlite_utils.Database, row: dict) -> dict:
         "user": {"id": row["user_id"], "name": row["user_name"]}, "residents": residents}
 
 
-def _visit_content(record: dict) -> dict:
-    return {k: v for k, v in record.items() if k not in ("id", "device_id")}
+def _earlier_visit(db: sqlite_utils.Database, visit_id: str) -> Earlier | None:
+    row = get_visit(db, visit_id)
+    if row is None:
+        return None
+    return Earlier(row["user_id"], row["payload_hash"], lambda: visit_json(db, row))
 
 
 def store_screening_visit(db: sqlite_utils.Database, user: User, record: dict,
                           device_id: str | None) -> tuple[str, dict]:
     """Store a validated screening visit; return (created|duplicate|conflict, visit JSON)."""
-    from .isolation import raise_deliveries  # isolation builds on screening, not the reverse
-
-    recorded = trusted_time(record)
-    digest = payload_hash(user.id, _visit_content(record))
+    incoming = Incoming.of(user.id, record, device_id)
+    recorded = incoming.trusted
     day = local_day(recorded, current_app.config["TIMEZONE"])
-    with write_transaction(db):
-        existing = get_visit(db, record["id"])
-        if existing is not None:
-            status = "duplicate" if existing["payload_hash"] == digest else "conflict"
-            return status, visit_json(db, existing)
+
+    def create() -> tuple[str, dict]:
         household = household_for(db, user, record["household_id"])
         errors: list[dict] = []
         if record.get("round_id") is not None:
@@ -498,7 +375,7 @@ def store_screening_visit(db: sqlite_utils.Database, user: User, record: dict,
             [record["id"], household["id"], round_["id"] if round_ else None,
              household["community_id"], user.id, record["recorded_at"], utc_text(recorded), day,
              stamp, device_id, record["outcome"], record.get("result"), record.get("notes", ""),
-             record.get("corrects_id"), digest])
+             record.get("corrects_id"), incoming.digest])
         for entry in record.get("residents", []):
             db.execute(
                 """INSERT INTO screening_visit_residents (visit_id, resident_id, present,
@@ -514,11 +391,11 @@ def store_screening_visit(db: sqlite_utils.Database, user: User, record: dict,
         _alert_if_unwell(db, household, record)
         return "created", visit_json(db, get_visit(db, record["id"]))
 
+    return records.store(db, incoming, _earlier_visit, create)
+
 
 def _alert_if_unwell(db: sqlite_utils.Database, household: dict, record: dict) -> None:
-    """A temperature of 37.3 °C or more, or a symptom, alerts the community's committee."""
-    from .notices import alert_committee, health_reasons
-
+    """A fever (rules.FEVER) or a symptom alerts the community's committee."""
     found = []
     for entry in record.get("residents", []):
         reasons = health_reasons(entry.get("temperature"), entry.get("symptoms", []))
@@ -582,33 +459,6 @@ class HouseholdImport:
                 "residents_created": self.residents_created, "updated": self.updated,
                 "unchanged": self.unchanged,
                 "errors": [{"line": line, "message": message} for line, message in self.errors]}
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def read_table(filename: str, raw: bytes) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of a CSV (UTF-8 or GBK) or XLSX file's first sheet, header first."""
-    if filename.lower().endswith(".xlsx"):
-        from openpyxl import load_workbook
-
-        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-        try:
-            return [(index, [_cell_text(v) for v in row])
-                    for index, row in enumerate(book.worksheets[0].iter_rows(values_only=True), 1)]
-        finally:
-            book.close()
-    reader = csv.reader(io.StringIO(decode_csv(raw)))
-    return [(reader.line_num, [c.strip() for c in row]) for row in reader]
 
 
 def _import_row(cell, grids: dict[str, int]) -> tuple[dict, dict]:
@@ -752,31 +602,6 @@ def _import_one(db, user, community, household_fields, resident_fields,
 
 # --- routes -----------------------------------------------------------------------------------
 
-STATUS_CODES = {"created": 201, "duplicate": 200}
-
-
-def answer(status: str, data: dict, key: str):
-    """The live route's answer for a store function's result; a conflict is a 409."""
-    if status == "conflict":
-        raise ApiError(409, "conflict", extra={"stored": data})
-    return jsonify({"status": status, key: data}), STATUS_CODES[status]
-
-
-def _with_id(body: object) -> object:
-    """Office forms may leave the edit id and time to the server; phones always send them."""
-    if isinstance(body, dict):
-        body.setdefault("id", str(uuid.uuid4()))
-        body.setdefault("recorded_at", now_utc().isoformat())
-    return body
-
-
-def _body(schema: str, **extra) -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json")
-    return validate(schema, _with_id({**body, **extra}))
-
-
 def _community_in_scope(db, place_id: int) -> dict:
     place = require_place_in_scope(db, current_user, place_id)
     if place["kind"] != "community":
@@ -864,7 +689,7 @@ def household_detail(household_id: str):
 @bp.post("/api/households")
 @require_role()
 def create_household():
-    body = _body("household", base_version=0)
+    body = record_body("household", base_version=0)
     return answer(*store_household(get_db(), current_user, body, body.get("device_id")),
                   "household")
 
@@ -872,7 +697,7 @@ def create_household():
 @bp.post("/api/households/<household_id>")
 @require_role()
 def update_household(household_id: str):
-    body = _body("household", household_id=household_id)
+    body = record_body("household", household_id=household_id)
     return answer(*store_household(get_db(), current_user, body, body.get("device_id")),
                   "household")
 
@@ -900,7 +725,7 @@ def household_history(household_id: str):
 @bp.post("/api/residents")
 @require_role()
 def create_resident():
-    body = _body("resident", base_version=0)
+    body = record_body("resident", base_version=0)
     return answer(*store_resident(get_db(), current_user, body, body.get("device_id")),
                   "resident")
 
@@ -908,7 +733,7 @@ def create_resident():
 @bp.post("/api/residents/<resident_id>")
 @require_role()
 def update_resident(resident_id: str):
-    body = _body("resident", resident_id=resident_id)
+    body = record_body("resident", resident_id=resident_id)
     return answer(*store_resident(get_db(), current_user, body, body.get("device_id")),
                   "resident")
 
@@ -927,7 +752,7 @@ def list_rounds():
     db = get_db()
     community_id = query_int("community_id")
     if community_id is None or (not in_staff_scope(db, current_user, community_id)
-                                and community_id not in _assigned_community_ids(db, current_user.id)):
+                                and community_id not in assigned_community_ids(db, current_user.id)):
         raise ApiError(403, "forbidden")
     rows = db.query("SELECT * FROM screening_rounds WHERE community_id = ? ORDER BY starts_on DESC",
                     [community_id])

@@ -1,4 +1,5 @@
-"""Summary tables for the tallies (issue 6, point 7): numbers per community and local day kept
+"""Summary tables for the tallies (docs/capacity.md#tallies-at-real-size): numbers per
+community and local day kept
 current by the writes, so a district's month is read, not counted from millions of records.
 
 `daily_screening_counts` holds the numbers the tallies take from screening visits, the table
@@ -26,7 +27,7 @@ its zone, and the way to recount them by hand (delete the key, restart). The
 tallies read them only when that zone is the one asked for, and count from the records if not.
 
 The recount_* functions count the same numbers from the records themselves; the tests and
-bench/tally.py prove the two agree (tallies.recount_watch_and_deliveries for v8's).
+bench/tally.py prove the two agree (tallies.engine.recount_watch_and_deliveries for v8's).
 """
 
 from __future__ import annotations
@@ -34,17 +35,18 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from .db import connect, write_transaction
+from .rules import FEVER
+from .rules import SCREENING_OUTCOMES as OUTCOMES
+from .schedule import schedule, visits_of
 from .timeutil import now_utc, utc_text
 
-FEVER = 37.3
-OUTCOMES = ("answered", "nobody_home", "refused")
 COLUMNS = ("households_answered", "households_nobody_home", "households_refused",
            "residents_screened", "residents_fever_or_symptoms")
 CHECKIN_COLUMNS = ("cadres_reported", "cadres_on_watch", "checkins_flagged")
@@ -172,11 +174,7 @@ def isolation_done(db: sqlite_utils.Database, community_ids: list[int], first: s
 
 
 def recount_isolation_done(db: sqlite_utils.Database, community_id: int, day: str) -> int:
-    """The planned isolation visits of the day that a visit covers, by isolation.schedule."""
-    from datetime import UTC, datetime
-
-    from .isolation import schedule, visits_of
-
+    """The planned isolation visits of the day that a visit covers, by schedule.schedule."""
     done = 0
     for case in db.query("""SELECT * FROM isolation_cases WHERE community_id = ?
                             AND starts_on <= ? AND (ended_on IS NULL OR ended_on >= ?)""",
@@ -219,13 +217,14 @@ def _json_ids(ids: list[int]) -> str:
 # --- hours on watch and deliveries per local day (v8) ------------------------------------------
 
 ZONE_KEY = "summary_zone"
+# A watch shift left open longer than this is not counted as "on watch now", and no watch
+# counts longer (tallies/counters.py counts the hours the same way).
+MAX_SHIFT = timedelta(hours=24)
 
 
 def made_for(zone: str) -> str:
     """What watch_coverage and the delivery days depend on: the zone, and MAX_SHIFT (how long
     an open watch counts), so a change of either makes them again at start."""
-    from .tallies import MAX_SHIFT
-
     return f"{zone} max_shift={int(MAX_SHIFT.total_seconds())}s"
 
 
@@ -286,8 +285,6 @@ def count_watch(db: sqlite_utils.Database, checkin_id: str, zone: str) -> None:
     """Bring watch_coverage up to date with a watch check-in, or the check-out of one, just
     stored (in the writing transaction): the days the watch can touch, from its start to
     MAX_SHIFT later, are made again from the watches of its checkpoint that reach them."""
-    from .tallies import MAX_SHIFT
-
     row = db.execute("""SELECT c.checkpoint_id, k.community_id, c.recorded_utc FROM checkins c
                         JOIN checkpoints k ON k.id = c.checkpoint_id WHERE c.id = ?""",
                      [checkin_id]).fetchone()
@@ -334,8 +331,6 @@ def _coverage_by_day(watches: Iterable[tuple[str, str | None]], tz: ZoneInfo) ->
 
 
 def _merged(watches: Iterable[tuple[str, str | None]]) -> Iterator[tuple[float, float]]:
-    from .tallies import MAX_SHIFT
-
     limit = MAX_SHIFT.total_seconds()
     begin = finish = None
     for start_text, stop_text in watches:
@@ -361,7 +356,7 @@ def _day_parts(begin: float, end: float, tz: ZoneInfo) -> Iterator[tuple[str, fl
 
 
 def _midnight(day: date, tz: ZoneInfo) -> float:
-    """The UTC epoch seconds of a local day's start (as tallies.day_bounds_utc)."""
+    """The UTC epoch seconds of a local day's start (as tallies.counters.day_bounds_utc)."""
     return datetime.combine(day, time.min, tz).timestamp()
 
 

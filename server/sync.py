@@ -17,11 +17,13 @@ import sqlite_utils
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_login import current_user
 
-from . import checkins, enterprises, isolation, needs, notices, posters, screening
-from .auth import ROLES, WORKER_ROLES, User, require_role
+from . import checkins, deliveries, enterprises, isolation, needs, notices, posters, screening
 from .db import get_db, write_transaction
 from .errors import ApiError, validate, validation_errors
+from .households import household_json
 from .i18n import t
+from .records import MAX_CLOCK_AHEAD
+from .scope import ROLES, WORKER_ROLES, User, grid_ids_of, require_role
 from .timeutil import now_utc, parse_time, today, utc_text
 
 bp = Blueprint("sync", __name__)
@@ -44,7 +46,7 @@ RECORD_TYPES: dict[str, RecordType] = {
     "screening_visit": RecordType("screening_visit", screening.store_screening_visit),
     "isolation_case": RecordType("isolation_case", isolation.store_isolation_case),
     "isolation_visit": RecordType("isolation_visit", isolation.store_isolation_visit),
-    "delivery": RecordType("delivery", isolation.store_delivery),
+    "delivery": RecordType("delivery", deliveries.store_delivery),
     "notice_read": RecordType("notice_read", notices.store_notice_read, ROLES),
     "problem_ticket": RecordType("problem_ticket", enterprises.store_problem_ticket),
     "ticket_update": RecordType("ticket_update", enterprises.store_ticket_update),
@@ -118,7 +120,7 @@ def sync():
     device_id = body.get("device_id")
     offset = _clock_offset(body.get("sent_at"))
     if offset is not None:
-        g.clock_offset = offset  # checkins.trusted_time corrects each record's time by it
+        g.clock_offset = offset  # records.trusted_time corrects each record's time by it
     with write_transaction(db):
         results = [sync_record(db, current_user, record, device_id)
                    for record in body["records"]]
@@ -130,12 +132,12 @@ def sync():
 
 def _clock_offset(sent_at: str | None) -> timedelta | None:
     """Server time minus the phone's, from when the phone says it sent the batch; None when
-    unknown or within the skew a phone's clock may have (PITFALLS 27)."""
+    unknown or within the skew a phone's clock may have (docs/field-lessons.md#clock-skew)."""
     sent = parse_time(sent_at) if sent_at else None
     if sent is None:
         return None
     offset = now_utc() - sent
-    return offset if abs(offset) > checkins.MAX_CLOCK_AHEAD else None
+    return offset if abs(offset) > MAX_CLOCK_AHEAD else None
 
 
 @bp.get("/api/sync/changes")
@@ -160,8 +162,8 @@ def changes():
     live = [posters.poster_json(p) for cid in dict.fromkeys(community_ids)
             for p in posters.live_posters_of(db, cid)]
     mine = [checkins.checkin_json(db, r) for r in checkins.checkins_of_user(db, user.id, 20)]
-    grid_ids = screening.grid_ids_of(db, user.id)
-    households = [screening.household_json(db, row, None) for row in db.query(
+    grid_ids = grid_ids_of(db, user.id)
+    households = [household_json(db, row, None) for row in db.query(
         f"""SELECT * FROM households WHERE deleted_at IS NULL
             AND grid_id IN ({",".join("?" * len(grid_ids))}) ORDER BY building, unit, door""",
         grid_ids)] if grid_ids else []
@@ -180,7 +182,8 @@ def changes():
 
 @bp.get("/api/time")
 def server_time():
-    """The server's clock, for the phone to estimate its own clock's error (PITFALLS 27).
+    """The server's clock, for the phone to estimate its own clock's error
+    (docs/field-lessons.md#clock-skew).
 
     Public and free of the database: it is also the benchmark's trivial route."""
     return jsonify({"server_time": utc_text(now_utc())})

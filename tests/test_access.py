@@ -105,6 +105,7 @@ MATRIX = {
     ("GET", "/schemas/<path:filename>"): (lambda c: ("/schemas/checkin.json", None),
                                           everyone(200)),
     ("GET", "/healthz"): (lambda c: ("/healthz", None), everyone(200)),
+    ("GET", "/sw.js"): (lambda c: ("/sw.js", None), everyone(200)),
     ("GET", "/api/audit"): (lambda c: ("/api/audit", None),
                             {**logged_in(403), "admin": 200}),
     ("GET", "/api/places/<int:place_id>/tally"): (
@@ -265,6 +266,7 @@ def _subscription():
 MATRIX.update({
     ("GET", "/api/push/key"): (lambda c: ("/api/push/key", None), everyone(200)),
     ("GET", "/api/time"): (lambda c: ("/api/time", None), everyone(200)),
+    ("GET", "/api/rules"): (lambda c: ("/api/rules", None), everyone(200)),
     ("POST", "/api/push/subscriptions"): (
         lambda c: ("/api/push/subscriptions", _subscription()), logged_in(201)),
     ("DELETE", "/api/push/subscriptions"): (

@@ -42,7 +42,7 @@ NOT_FOR_DEPLOYERS_PREFIXES = {
 
 # Where outside pointers must not be, and docs/ paths must exist. server/ is left out while
 # others rewrite it; the pointers into docs/field-lessons.md are checked there too.
-OWN_SOURCES = ["pwa", "tests", "bench", "docs", "scripts", "run.py", "README.md", "CHANGELOG.md",
+OWN_SOURCES = ["server", "pwa", "tests", "bench", "docs", "scripts", "run.py", "README.md", "CHANGELOG.md",
                "pyproject.toml"]
 TEXT_SUFFIXES = {".py", ".js", ".md", ".toml", ".html", ".css", ".json", ".webmanifest"}
 OUTSIDE = re.compile(r"PITFALLS|\.\./shared|DESIGN\.md|\b[Tt]raps? \d|\b[Ii]ssues? #?\d"

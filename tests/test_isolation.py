@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 import pytest
 from helpers import SHANGHAI, new_id, shanghai_time
 
-from server.isolation import schedule
+from server.schedule import schedule
 
 
 def today(days=0):

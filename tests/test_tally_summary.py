@@ -347,8 +347,8 @@ KEYS = ("isolation_visits_due", "isolation_visits_done", "isolation_visits_overd
 
 
 def scheduled(db, window: list[str], now: datetime) -> dict[str, list[int]]:
-    """Due, done and overdue per day counted over each case's schedule (isolation.schedule)."""
-    from server.isolation import schedule, visits_of
+    """Due, done and overdue per day counted over each case's schedule (schedule.schedule)."""
+    from server.schedule import schedule, visits_of
 
     expected = {d: [0, 0, 0] for d in window}
     for row in db.query("SELECT * FROM isolation_cases"):
