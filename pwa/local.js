@@ -29,7 +29,11 @@ export const rules = () => currentRules;
 
 /** GET /api/rules (no login needed), kept for offline; on failure the last copy stays. */
 export function refreshRules() {
-  if (navigator.onLine === false || Date.now() - rulesAt < RULES_FRESH_MS) return Promise.resolve(currentRules);
+  // Offline with no copy yet (a new version's first start): the service worker answers from the
+  // shell's cache.
+  if ((navigator.onLine === false && currentRules) || Date.now() - rulesAt < RULES_FRESH_MS) {
+    return Promise.resolve(currentRules);
+  }
   rulesFetch ||= api('GET', '/api/rules', undefined, { noLogin: true, timeout: 10000 }).then((r) => {
     if (!Number.isFinite(r?.fever) || !numbers(r.temperature_range, 2) || !words(r.ticket_statuses)
       || !words(r.screening_outcomes)) return currentRules; // not an answer we can use

@@ -1,4 +1,5 @@
-// sw.js: caches the app shell so the app opens on a dead network. API answers are never cached.
+// sw.js: caches the app shell so the app opens on a dead network. API answers are never cached,
+// but for the domain rules (GET /api/rules), which the offline forms need.
 // The server fills in both lines below when it serves /sw.js (server/pwa.py): SHELL lists the
 // PWA's files and the schemas the forms load, VERSION hashes them. Any changed file makes a new
 // worker that installs beside the old one, and the page offers "new version" instead of
@@ -27,7 +28,15 @@ self.addEventListener('fetch', (event) => {
   const req = event.request;
   if (req.method !== 'GET') return;
   const url = new URL(req.url);
-  if (url.origin !== self.location.origin || url.pathname.startsWith('/api/')) return; // network only
+  if (url.origin !== self.location.origin) return;
+  if (url.pathname === '/api/rules') {
+    // The one API answer kept: the domain rules, precached with the shell so the forms know the
+    // fever threshold even when a new version first starts offline. Network first.
+    event.respondWith(fetch(req).catch(() =>
+      caches.open(VERSION).then((cache) => cache.match(url.pathname)).then((r) => r || Response.error())));
+    return;
+  }
+  if (url.pathname.startsWith('/api/')) return; // network only
 
   if (req.mode === 'navigate') {
     // Network first (fresh page, server redirects work); offline, any page is the shell.

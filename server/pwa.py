@@ -48,6 +48,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 # The app shell: what the service worker caches so the app opens offline. Every file of the
 # PWA folder with these endings, but not the worker itself (the browser fetches it to look for
 # updates) nor the stylesheet of the server's printed pages (posters, daily report).
+RULES_URL = "/api/rules"
 SHELL_ENDINGS = (".html", ".js", ".css", ".webmanifest", ".png", ".svg")
 NOT_SHELL = {"sw.js", "poster.css"}
 # The forms load their schemas (labels, limits) by name: those are shell too.
@@ -93,7 +94,8 @@ def _stat_key(folder: Path) -> tuple:
 def service_worker_source(folder: Path) -> bytes:
     """pwa/sw.js with its shell list and a version that hashes the shell and the worker itself,
     so any changed file makes a new worker with a new cache. Made again when a file changes."""
-    key = _stat_key(folder)
+    served_rules = json.dumps(rules.as_json(), sort_keys=True)
+    key = (_stat_key(folder), served_rules)
     kept = _workers.get(str(folder))
     if kept and kept[0] == key:
         return kept[1]
@@ -105,8 +107,10 @@ def service_worker_source(folder: Path) -> bytes:
     for url, path in shell.items():
         digest.update(f"\0{url}\0".encode())
         digest.update(path.read_bytes())
+    # The rules too: a phone whose first start of a new version is offline still has them.
+    digest.update(f"\0{RULES_URL}\0{served_rules}".encode())
     version = f"baodao-shell-{digest.hexdigest()[:16]}"
-    source = (template.replace(SHELL_SLOT, json.dumps(list(shell)))
+    source = (template.replace(SHELL_SLOT, json.dumps([*shell, RULES_URL]))
               .replace(VERSION_SLOT, json.dumps(version))).encode()
     _workers[str(folder)] = (key, source)
     return source
@@ -153,7 +157,7 @@ def openapi():
     return _no_cache(Response(document, mimetype="application/json"))
 
 
-@bp.get("/api/rules")
+@bp.get(RULES_URL)
 def domain_rules():
     """The thresholds and statuses the forms apply (server/rules.py); no login: nothing secret,
     and the phone keeps a copy for offline work."""

@@ -50,7 +50,9 @@ def test_served_worker_lists_every_shell_file_and_nothing_else(anon):
     # Not cached: the worker itself, and the printed pages' stylesheet (the e2e offline tests
     # prove it fails offline).
     assert "/sw.js" in app_files and "/poster.css" in app_files
-    assert {u for u in shell if not u.startswith("/schemas/")} == app_files - {"/sw.js", "/poster.css"}
+    assert shell[-1] == "/api/rules"  # the offline forms' rules, precached with the shell
+    assert {u for u in shell[:-1] if not u.startswith("/schemas/")} == \
+        app_files - {"/sw.js", "/poster.css"}
     # The schemas are those the forms load, each one there.
     loaded = {m for p in PWA.rglob("*.js") for m in re.findall(r"loadSchema\('(\w+)'\)", p.read_text())}
     assert {"screening_visit", "isolation_visit", "isolation_case", "problem_ticket"} <= loaded
@@ -122,6 +124,15 @@ def test_a_schema_the_forms_start_loading_joins_the_shell(pwa_copy):
     assert version != first
     assert "/schemas/delivery.json" in shell_now
     assert not any("no_such_schema" in u for u in shell_now)  # a 404 would fail the whole install
+
+
+def test_the_rules_are_precached_and_a_changed_rule_makes_a_new_version(anon, monkeypatch):
+    shell, before, _ = served(anon)
+    assert "/api/rules" in shell
+    monkeypatch.setattr(rules, "FEVER", 37.5)
+    _, after, _ = served(anon)
+    assert after != before
+    assert anon.get("/api/rules").json["fever"] == 37.5
 
 
 def test_a_worker_without_its_slots_is_refused(pwa_copy):

@@ -152,3 +152,34 @@ def test_offline_checkin_screenings_and_isolation_visit_sync_once(phone):
     expect(page.get_by_test_id("outbox-count")).to_contain_text("所有记录都已发送")
     assert len(get(context, "/api/checkins/mine")["checkins"]) == 1
     assert len(get(office, f"/api/isolation/cases/{case_id}")["case"]["visits"]) == 1
+
+
+def test_the_fever_threshold_is_known_offline_without_the_phones_copy(phone):
+    """A new version's first start may be offline, before the app ever kept the rules: the
+    service worker answers GET /api/rules from the shell's cache (server/pwa.py)."""
+    context = phone()
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_test_id("login-phone").fill("13800000014")  # 幸福社区, second grid
+    page.get_by_test_id("login-password").fill(DEMO_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("home-tasks")).to_be_visible()
+    fever = get(context, "/api/rules")["fever"]
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    households = [h["id"] for h in get(context, "/api/my/day")["households"]]
+    wait_until(page, lambda: len((offline_copy(page, "households") or {}).get("items", [])) > 0,
+               message="the grid's households on the phone")
+
+    page.evaluate("localStorage.removeItem('baodao.rules')")  # as an app that never kept them
+    context.set_offline(True)
+    page.wait_for_function("navigator.onLine === false")
+    page.reload()
+    expect(page.get_by_test_id("user-name")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('baodao.rules')") is not None  # from the cache
+    page.get_by_test_id("home-tasks").click()
+    page.locator(f'[data-testid="task-household"][data-id="{households[0]}"]').click()
+    resident = page.get_by_test_id("screening-resident").first
+    resident.get_by_test_id("screening-temp").fill(f"{fever:.1f}")
+    expect(resident.locator(".temp-note")).to_have_text(f"发热 {fever:.1f} °C")
