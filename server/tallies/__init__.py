@@ -6,7 +6,7 @@ Asia/Shanghai by default).
     engine.py    every number of a community's day (TALLY_FIELDS), the report over a period,
                  the recount of the zone-dependent numbers
     counters.py  the counting engine.py hands out: isolation, hours on watch, deliveries, cadres
-    records.py   the records behind one number (the tally's links), as a flat table for export
+    drilldown.py the records behind one number (the tally's links), as a flat table for export
     progress.py  screening round progress, the cadres' work records (一线考察), as tables
     routes.py    the JSON and CSV/XLSX routes: parse, check scope, call the above, answer
     pages.py     the printable daily report, the SVG charts

@@ -12,7 +12,7 @@ from ..scope import mask_phone
 from ..screening import current_round
 from ..timeutil import utc_text
 from .counters import day_bounds_utc
-from .records import LIVE_VISIT
+from .drilldown import LIVE_VISIT
 
 
 def round_progress(db: sqlite_utils.Database, community: dict, day: str) -> dict:
