@@ -3,7 +3,7 @@
     python run.py [--host 127.0.0.1] [--port 8000] [--https] [--demo]   serve (gunicorn)
     python run.py create-user --phone ... --name ... --role ... [--place ...]
     python run.py create-user --role enterprise --enterprise 金穗面粉厂 [--place 柳树村] ...
-    python run.py import-cadres cadres.csv [--password ...] [--starts-on YYYY-MM-DD]
+    python run.py import-cadres cadres.csv|.xlsx [--password ...] [--starts-on YYYY-MM-DD]
     python run.py backup [--to FILE]        online, while the server runs
     python run.py restore FILE              with the server stopped
     python run.py vapid-keys [--rotate]     show (or make anew) the Web Push key pair
@@ -34,7 +34,7 @@ from server.enterprises import create_enterprise
 from server.places import find_place
 from server.push import PUBLIC_KEY_FILE, ensure_keys, run_worker
 from server.retention import anonymise
-from server.tables import decode_csv
+from server.tables import Limits, TableError, read_table
 from server.timeutil import today
 from server.tls import ensure_certificate
 
@@ -192,8 +192,12 @@ def cmd_import_cadres(args) -> int:
     app, db = _app_and_db()
     starts_on = args.starts_on or today(app.config["TIMEZONE"]).isoformat()
     with app.app_context():
-        report = import_cadres(db, decode_csv(Path(args.file).read_bytes()), starts_on,
-                               initial_password=args.password)
+        try:  # the upload's limits and encodings (docs/screening-api.md#import-files-and-limits)
+            table = read_table(args.file, Path(args.file).read_bytes(), Limits.of(app.config))
+        except TableError as error:
+            print(f"ERROR {error.text('zh')} / {error.text('en')}", file=sys.stderr)
+            return 1
+        report = import_cadres(db, table, starts_on, initial_password=args.password)
     for line, phone, password in report.created:
         print(f"line {line}: created {phone} initial password {password}")
     for line in report.assigned:
@@ -255,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "--place when it does not exist yet)")
     user.add_argument("--kind", default="district", help="kind of --place for an admin")
     user.add_argument("--password", help="asked for when not given")
-    imp = commands.add_parser("import-cadres", help="import cadres from a CSV file")
+    imp = commands.add_parser("import-cadres", help="import cadres from a CSV or XLSX file")
     imp.add_argument("file")
     imp.add_argument("--password", help="one initial password for all new cadres")
     imp.add_argument("--starts-on", help="assignment start day (default today)")

@@ -72,22 +72,23 @@ class Session:
 
     def __init__(self, port: int, phone: str, password: str = BENCH_PASSWORD):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.cookie = ""
+        self.cookies: dict[str, str] = {}
         self.csrf = ""
         status, body = self.call("POST", "/api/session", {"phone": phone, "password": password})
         assert status == 200, body
         self.csrf = body["csrf_token"]
 
     def call(self, method, path, body=None):
-        headers = {"Content-Type": "application/json", "Cookie": self.cookie,
-                   "X-CSRFToken": self.csrf}
+        cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        headers = {"Content-Type": "application/json", "Cookie": cookie, "X-CSRFToken": self.csrf}
         self.conn.request(method, path, body=json.dumps(body) if body is not None else None,
                           headers=headers)
         response = self.conn.getresponse()
         data = response.read()
-        cookie = response.getheader("Set-Cookie")
-        if cookie:
-            self.cookie = cookie.split(";", 1)[0]
+        for name, value in response.getheaders():  # the session and the login device cookie
+            if name.lower() == "set-cookie":
+                key, _, rest = value.split(";", 1)[0].partition("=")
+                self.cookies[key] = rest
         return response.status, json.loads(data) if data else None
 
 

@@ -186,7 +186,8 @@ def main() -> None:
     service.start()
     ready.wait(10)
     env = {**os.environ, "BAODAO_DATA": str(data), "BAODAO_VAPID_SUB": "mailto:ops@baodao.cn",
-           "BAODAO_PUSH_ALLOW_HTTP": "true", "BAODAO_PUSH_THREADS": str(args.threads),
+           "BAODAO_PUSH_TEST_SERVICE_ORIGINS": f"http://127.0.0.1:{service_port}",
+           "BAODAO_PUSH_THREADS": str(args.threads),
            "BAODAO_PUSH_POLL_SECONDS": "0.2"}
     server = subprocess.Popen([sys.executable, "run.py", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

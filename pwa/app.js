@@ -105,8 +105,16 @@ function route() {
 }
 
 // Only same-site paths: never bounce a user to another host after login.
+// Where a login may go next: a path of this site only. Checked as the browser will read it
+// (it drops tab and newline and reads '\\' as '/', so '/%09/evil.example' is '//evil.example'):
+// one leading '/', then parsed against our origin, which must not change.
 function safeNext(s) {
-  return s && s.startsWith('/') && !s.startsWith('//') && !s.startsWith('/\\') ? s : null;
+  if (typeof s !== 'string') return null;
+  const cleaned = s.replace(/[\t\n\r]/g, '');
+  if (!/^\/(?![\/\\])/.test(cleaned)) return null;
+  let url;
+  try { url = new URL(s, location.origin); } catch { return null; }
+  return url.origin === location.origin ? url.href : null;
 }
 
 // After any login (page or overlay): remember who, refresh the offline data, send what waits.
@@ -499,6 +507,8 @@ function checkinBadges(c, flagText = t('badge.outside')) {
       t(`outbox.state.${c.outbox_state}`)) : null,
     c.is_watch && !c.checkout ? badge('watch', t('badge.watch')) : null,
     c.outside_assignment ? badge('flag', flagText) : null,
+    // a re-issued poster's old token, accepted on the phone's time (docs/configuration.md)
+    c.old_poster ? el('span', { class: 'badge badge-flag', 'data-testid': 'badge-old-poster', title: t('badge.old_poster_hint') }, t('badge.old_poster')) : null,
     c.checkout && !pendingOut ? badge('done', t('badge.checked_out', { time: fmtClock(c.checkout.recorded_at) })) : null,
     pendingOut ? badge('pending', t('badge.checkout_pending', { time: fmtClock(c.checkout.recorded_at) })) : null);
 }
@@ -875,7 +885,7 @@ function communityParts(r) {
   return [
     section(t('dash.reported'), reported.length, el('ul', { class: 'list', 'data-testid': 'dashboard-reported' },
       reported.length ? reported.map(({ user: u = {}, checkin: c = {} }) => el('li', {
-        class: `row${c.outside_assignment ? ' row-flag' : ''}`, 'data-testid': 'reported-row',
+        class: `row${c.outside_assignment || c.old_poster ? ' row-flag' : ''}`, 'data-testid': 'reported-row',
       }, el('div', { class: 'row-main' },
         el('div', { class: 'row-title' }, u.name || c.user?.name || '', el('span', { class: 'row-time' }, fmtClock(c.recorded_at))),
         el('div', { class: 'row-sub' }, [u.home_unit, c.checkpoint?.name].filter(Boolean).join(' · ')),

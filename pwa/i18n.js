@@ -42,6 +42,8 @@ const dict = {
     'badge.watch': '值守中',
     'badge.outside': '非本人下沉社区',
     'badge.flagged': '异地报到',
+    'badge.old_poster': '旧海报',
+    'badge.old_poster_hint': '扫的是已重新签发的旧海报，手机称扫码早于重新签发，请核实',
     'badge.checked_out': '已签退 {time}',
 
     'checkin.where': '报到地点',
@@ -782,6 +784,8 @@ const dict = {
     'badge.watch': 'On watch',
     'badge.outside': 'not your assigned community',
     'badge.flagged': 'Outside assignment',
+    'badge.old_poster': 'Old poster',
+    'badge.old_poster_hint': 'Scanned a poster since re-issued; the phone dates the scan before the re-issue: please check',
     'badge.checked_out': 'Checked out {time}',
 
     'checkin.where': 'Check in at',

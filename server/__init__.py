@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from . import (
+    accounts,
     audit,
     auth,
     checkins,
@@ -74,12 +75,19 @@ def create_app(config: dict | None = None) -> Flask:
         TIMEZONE="Asia/Shanghai",
         PUBLIC_URL="",                 # e.g. https://192.168.1.10:8443, printed on posters
         CHECKIN_WINDOW_MINUTES=30,     # a second scan within this is the same check-in
+        POSTER_OFFLINE_GRACE_HOURS=24,  # how old an offline scan of a since re-issued poster may be
         LOGIN_WINDOW_SECONDS=900,
-        LOGIN_MAX_PER_ACCOUNT=5,
-        LOGIN_MAX_PER_ADDRESS=30,
+        LOGIN_MAX_PER_PAIR=5,          # one account from one address (or known phone): refused
+        LOGIN_MAX_PER_ACCOUNT=30,      # from all addresses: then slowed, never locked
+        LOGIN_MAX_PER_ADDRESS=30,      # all accounts from one address: then slowed
+        LOGIN_MAX_DELAY_SECONDS=60,    # the longest a slowed login waits
+        LOGIN_NOTIFY_FAILURES=10,      # an account's failures in the window that tell its committee
         CODE_MAX_PER_ADDRESS=20,
         MAX_CONTENT_LENGTH=1024 * 1024,  # bytes per request, a sync batch included
         SYNC_MAX_RECORDS=200,          # records per sync batch; the phone sends 50 at a time
+        # uploaded tables (docs/screening-api.md#import-files-and-limits)
+        IMPORT_MAX_ROWS=50_000,        # rows with content in one file
+        IMPORT_MAX_SECONDS=30,         # to read one uploaded table, before anything is written
         HTTPS=False,
         TRUSTED_PROXIES=0,             # 1 behind nginx: take the client address from it
         RETENTION_DAYS=0,              # >0: the worker anonymises, daily, what is this long done
@@ -90,7 +98,8 @@ def create_app(config: dict | None = None) -> Flask:
         WTF_CSRF_HEADERS=["X-CSRFToken"],
         # Web Push (docs/push.md). Unset VAPID_SUB: push is off, the inbox still works.
         VAPID_SUB=None,                # mailto:ops@your-domain.cn or https://your-site.cn
-        PUSH_ALLOW_HTTP=False,         # http:// push endpoints: only a local fake service
+        PUSH_ALLOWED_HOSTS="",         # push services beyond FCM/Mozilla/Apple/Microsoft
+        PUSH_TEST_SERVICE_ORIGINS="",  # tests only: a local fake push service's origins
         PUSH_THREADS=32,               # concurrent sends; each mostly waits on the network
         PUSH_MAX_ATTEMPTS=8,           # 429/5xx/network errors retried, then 'failed'
         PUSH_RETRY_BASE_SECONDS=10,    # back-off: base × 2^(attempt-1), with jitter
@@ -126,7 +135,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(auth.session_login)
     push.configure(app)
     for module in (checkins, posters, tallies, screening, isolation, sync, push, notices,
-                   enterprises, needs, registrations, inspections, audit, pwa):
+                   enterprises, needs, registrations, inspections, audit, accounts, pwa):
         app.register_blueprint(module.bp)
     pwa.init_app(app)
     return app

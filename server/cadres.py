@@ -1,16 +1,13 @@
-"""Cadres (下沉干部): assignments to communities (下沉), teams (工作队), and the CSV import."""
+"""Cadres (下沉干部): assignments to communities (下沉), teams (工作队), and the CSV/XLSX import."""
 
 from __future__ import annotations
 
-import csv
-import io
-import secrets
 from dataclasses import dataclass, field
 
 import sqlite_utils
 
 from . import places
-from .auth import PHONE_RE, create_user
+from .auth import PHONE_RE, create_user, new_initial_password
 from .notices import notify_assignment
 from .tables import NO, YES
 from .timeutil import now_utc, utc_text
@@ -85,28 +82,26 @@ def _community(db: sqlite_utils.Database, name: str) -> dict | None:
     return places.find_place(db, name, "community")
 
 
-def import_cadres(db: sqlite_utils.Database, text: str, starts_on: str,
+def import_cadres(db: sqlite_utils.Database, table: list[tuple[int, list[str]]], starts_on: str,
                   initial_password: str | None = None) -> ImportReport:
-    """Import cadres from CSV text: good rows go in, bad rows are reported by line number.
+    """Import cadres from a table read by tables.read_table (CSV or XLSX, within its limits):
+    good rows go in, bad rows are reported by line number.
 
     Re-importing the same file changes nothing: a known phone with the same name is left as
     it is, and only gets an assignment if it does not have one to that community yet.
     """
     report = ImportReport()
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
+    if not table:
         report.errors.append((1, "empty file / 文件为空"))
         return report
+    header_line, header = table[0]
     columns = _header_map(header)
     missing = [k for k in ("name", "phone", "community") if k not in columns]
     if missing:
-        report.errors.append((1, f"missing columns / 缺少列: {', '.join(missing)}"))
+        report.errors.append((header_line, f"missing columns / 缺少列: {', '.join(missing)}"))
         return report
     seen_phones: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
+    for line, row in table[1:]:
         if not any(cell.strip() for cell in row):
             continue
 
@@ -142,8 +137,7 @@ def import_cadres(db: sqlite_utils.Database, text: str, starts_on: str,
             if existing:
                 user_id = existing[0]
             else:
-                password = initial_password or "".join(secrets.choice("0123456789")
-                                                       for _ in range(8))
+                password = initial_password or new_initial_password()
                 user_id = create_user(db, phone, name, password, "cadre",
                                       home_unit=cell("home_unit"), specialty=cell("specialty"),
                                       party_member=party in YES)

@@ -19,6 +19,7 @@ from . import group_commit, posters, records, summaries
 from .auth import check_throttle, record_failure
 from .db import connect, first_row, get_db
 from .errors import ApiError, fail, json_body, query_int
+from .i18n import current_language, speaking
 from .records import Earlier, Incoming
 from .scope import require_role
 from .timeutil import local_day, now_utc, utc_text
@@ -68,6 +69,8 @@ class CheckinFacts:
     zone: str
     window: timedelta
     poster_id: object  # None when the token's signature is wrong
+    grace: timedelta   # how late an offline scan of a since re-issued poster may arrive
+    lang: str          # the user's language, for refusals made in the writer thread
 
     @classmethod
     def of(cls, user_id: int, record: dict, device_id: str | None = None) -> CheckinFacts:
@@ -80,7 +83,9 @@ class CheckinFacts:
         return cls(incoming=incoming, day=local_day(incoming.trusted, config["TIMEZONE"]),
                    zone=config["TIMEZONE"],
                    window=timedelta(minutes=config["CHECKIN_WINDOW_MINUTES"]),
-                   poster_id=posters.verified_poster_id(record["token"]))
+                   poster_id=posters.verified_poster_id(record["token"]),
+                   grace=timedelta(hours=config["POSTER_OFFLINE_GRACE_HOURS"]),
+                   lang=current_language())
 
 
 def _earlier_checkin(db: sqlite_utils.Database, record_id: str) -> Earlier | None:
@@ -103,8 +108,10 @@ def store_checkin_facts(db: sqlite_utils.Database, facts: CheckinFacts) -> tuple
     location = record.get("location") or {}
 
     def create() -> tuple[str, dict]:
-        # A poster re-issued after the phone scanned it offline still counts for that scan.
-        poster = posters.live_poster(db, facts.poster_id, valid_at=utc_text(trusted))
+        # A poster re-issued after the phone scanned it offline still counts for that scan,
+        # if it arrives within the grace; flagged (old_poster): the time is the phone's word.
+        poster = posters.live_poster(db, facts.poster_id, valid_at=utc_text(trusted),
+                                     late_by=incoming.received - trusted, grace=facts.grace)
         window = facts.window
         repeat = open_checkin_at(db, user_id, poster["community_id"], poster["checkpoint_id"],
                                  since_utc=utc_text(trusted - window))
@@ -117,19 +124,20 @@ def store_checkin_facts(db: sqlite_utils.Database, facts: CheckinFacts) -> tuple
         db.execute(
             """INSERT INTO checkins (id, user_id, poster_id, community_id, checkpoint_id,
                    recorded_at, recorded_utc, local_day, received_at, device_id, lat, lng,
-                   accuracy, outside_assignment, clock_flag, payload_hash)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   accuracy, outside_assignment, clock_flag, old_poster, payload_hash)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             [incoming.id, user_id, poster["id"], poster["community_id"],
              poster["checkpoint_id"], record["recorded_at"], utc_text(trusted), day,
              utc_text(incoming.received), incoming.device_id, location.get("lat"),
              location.get("lng"), location.get("accuracy"),
              int(not user_is_assigned(db, user_id, poster["community_id"], day)),
-             int(incoming.clock_flag), incoming.digest])
+             int(incoming.clock_flag), int(poster["revoked_at"] is not None), incoming.digest])
         if poster["checkpoint_id"] is not None:  # a watch: the hours on watch it adds
             summaries.count_watch(db, incoming.id, facts.zone)
         return "created", get_checkin(db, incoming.id)
 
-    return records.store(db, incoming, _earlier_checkin, create)
+    with speaking(facts.lang):  # a refusal's every message in the user's language
+        return records.store(db, incoming, _earlier_checkin, create)
 
 
 def _earlier_checkout(db: sqlite_utils.Database, record_id: str) -> Earlier | None:
@@ -213,6 +221,7 @@ def checkin_json(db: sqlite_utils.Database, row: dict) -> dict:
         "local_day": row["local_day"],
         "outside_assignment": bool(row["outside_assignment"]),
         "clock_flag": bool(row["clock_flag"]),
+        "old_poster": bool(row["old_poster"]),
         "is_watch": row["checkpoint_id"] is not None,
         "checkout": row["checkout"],
     }
@@ -245,11 +254,9 @@ def _answer(status: str, row: dict):
 def create_checkin():
     body = json_body("checkin")
     facts = CheckinFacts.of(current_user.id, body, body.get("device_id"))
-    try:  # the morning rush: check-ins arriving together share one commit (group_commit.py)
-        status, row = group_commit.run(current_app.config["DATABASE"],
-                                       functools.partial(store_checkin_facts, facts=facts), connect)
-    except ApiError as error:  # raised in the writer thread: told again in this user's language
-        raise error.retold() from None
+    # The morning rush: check-ins arriving together share one commit (group_commit.py).
+    status, row = group_commit.run(current_app.config["DATABASE"],
+                                   functools.partial(store_checkin_facts, facts=facts), connect)
     return _answer(status, row)
 
 

@@ -13,6 +13,8 @@ from .auth import create_user
 from .idcard import check_char
 from .timeutil import now_utc, utc_text
 
+# Published in README; weaker than the password rule, so the demo world skips it
+# (create_user check_password=False): a demo database holds no real accounts.
 DEMO_PASSWORD = "demo1234"
 
 TOWNS = {
@@ -89,7 +91,8 @@ def seed(db: sqlite_utils.Database, day: str) -> list[tuple[str, str, str]] | No
                 name = SURNAMES[cadre_number % len(SURNAMES)] + GIVEN[cadre_number % len(GIVEN)]
                 role = "leader" if member == 0 else "cadre"
                 user_id = create_user(db, phone, name, DEMO_PASSWORD, role, home_unit=unit,
-                                      specialty=specialty, party_member=member % 2 == 0)
+                                      specialty=specialty, party_member=member % 2 == 0,
+                                      check_password=False)
                 cadres.assign(db, user_id, community, day, team_id=team,
                               role_in_team="leader" if member == 0 else "member")
                 if member == 0:
@@ -111,12 +114,13 @@ def _mobilisation(db) -> list[tuple[str, str, str]]:
     for name, community_name, industry, phone, contact in ENTERPRISES:
         community = places.find_place(db, community_name, "community")
         enterprise_id = enterprises.create_enterprise(db, name, community["id"], industry)
-        create_user(db, phone, contact, DEMO_PASSWORD, "enterprise", enterprise_id=enterprise_id)
+        create_user(db, phone, contact, DEMO_PASSWORD, "enterprise", enterprise_id=enterprise_id,
+                    check_password=False)
         logins.append((f"enterprise {name}", phone, contact))
     stamp = utc_text(now_utc())
     for phone, name, unit, specialty, community_name in POOL:
         user_id = create_user(db, phone, name, DEMO_PASSWORD, "cadre", home_unit=unit,
-                              specialty=specialty, party_member=True)
+                              specialty=specialty, party_member=True, check_password=False)
         community = places.find_place(db, community_name, "community")
         db.execute("""INSERT INTO registrations (user_id, community_id, kind, created_at)
                       VALUES (?, ?, 'residence', ?)""", [user_id, community["id"], stamp])
@@ -199,5 +203,5 @@ def _demo_case(db, resident: str, household: str, community: int, day: str, stam
 
 
 def _user(db, phone: str, name: str, role: str, place_id: int) -> str:
-    create_user(db, phone, name, DEMO_PASSWORD, role, place_id=place_id)
+    create_user(db, phone, name, DEMO_PASSWORD, role, place_id=place_id, check_password=False)
     return name

@@ -23,7 +23,7 @@ from flask_login import current_user
 
 from . import places, records
 from .audit import audit
-from .auth import create_user
+from .auth import create_user, require_strong_password
 from .db import first_row, get_db, write_transaction
 from .errors import ApiError, fail, field_error, json_body, query_int, query_period
 from .records import Earlier, Incoming, answer, record_body
@@ -434,6 +434,7 @@ def add_contact(enterprise_id: int):
     with write_transaction(db):
         if db.execute("SELECT 1 FROM users WHERE phone = ?", [body["phone"]]).fetchone():
             raise fail(409, "phone_taken", "/phone", "unique")
+        require_strong_password("/password", body["password"], body["phone"], body["name"])
         user_id = create_user(db, body["phone"], body["name"], body["password"], "enterprise",
                               enterprise_id=enterprise["id"])
         audit(db, "create", f"user:{user_id}", f"enterprise:{enterprise['id']}")

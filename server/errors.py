@@ -16,6 +16,7 @@ from typing import Any
 
 import fastjsonschema
 from flask import Flask, current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from jsonschema import Draft202012Validator, FormatChecker
@@ -48,12 +49,6 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.extra = extra or {}
         self.params = params
-
-    def retold(self) -> ApiError:
-        """The same error with its message in the language of the request at hand (for one
-        raised outside it, in the group-commit writer, where the message fell back to zh)."""
-        return ApiError(self.status, self.code, fields=self.fields, headers=self.headers,
-                        extra=self.extra, **self.params)
 
     def response(self):
         body: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -232,6 +227,45 @@ def validate(schema_name: str, document: Any) -> dict:
     return document
 
 
+# The deepest nesting a JSON body may have. Ours need 6 levels (a sync batch, its records, a
+# record's data, its residents, one resident, its symptoms). The checks that walk a body
+# (_unstorable, the schemas) recurse once per level: 500 levels stopped them with a
+# RecursionError, 200,000 stopped the parser itself, and both answered 500.
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep(document: Any) -> bool:
+    """Nested past MAX_JSON_DEPTH, found level by level without recursing."""
+    level, depth = [document], 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            return True
+        level = [child for node in level
+                 for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+    return False
+
+
+def _too_deep_error() -> ApiError:
+    return ApiError(400, "invalid_json", t("json_too_deep", limit=MAX_JSON_DEPTH),
+                    fields=[field_error("", "rule_maxDepth", "maxDepth", limit=MAX_JSON_DEPTH)])
+
+
+class BoundedJSON(DefaultJSONProvider):
+    """Flask's JSON, whose loads (every request.get_json) refuses a body nested past
+    MAX_JSON_DEPTH with 400 invalid_json, once for every route."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            document = super().loads(s, **kwargs)
+        except RecursionError:
+            raise _too_deep_error() from None
+        if isinstance(document, (dict, list)) and _too_deep(document):
+            raise _too_deep_error()
+        return document
+
+
 def json_body(schema_name: str) -> dict:
     """The request's JSON body, validated against schemas/<schema_name>.json."""
     body = request.get_json(silent=True)
@@ -294,6 +328,7 @@ def _wants_json() -> bool:
 
 
 def init_app(app: Flask) -> None:
+    app.json = BoundedJSON(app)
     app.register_error_handler(ApiError, lambda e: e.response())
 
     @app.errorhandler(CSRFError)

@@ -32,14 +32,25 @@ def household_for(db: sqlite_utils.Database, user: User, household_id: str,
     return household
 
 
+# The personal values shown masked to a user who does not see them in full (scope.sees_full),
+# wherever they appear: a household, a resident, the fields of an edit in the history.
+_MASKS = {"phone": mask_phone, "landlord_phone": mask_phone, "id_number": mask_id_number}
+
+
+def masked(values: dict, full: bool) -> dict:
+    """`values` with phones and ID numbers masked unless `full`; an empty one stays empty."""
+    if full:
+        return dict(values)
+    return {k: _MASKS[k](v) if k in _MASKS and v else v for k, v in values.items()}
+
+
 def resident_json(row: dict, full: bool) -> dict:
     data = {k: row[k] for k in ("id", "household_id", "name", "sex", "birth_date", "birth_year",
                                 "id_type", "hukou_place", "came_from", "occupation",
                                 "return_date", "travel_mode", "travel_number", "companions",
                                 "vaccine_doses", "notes", "version", "updated_at")}
     data.update({k: bool(row[k]) for k in ("elderly_alone", "chronic", "pregnant")})
-    data["id_number"] = row["id_number"] if full else mask_id_number(row["id_number"])
-    data["phone"] = row["phone"] if full or not row["phone"] else mask_phone(row["phone"])
+    data.update(masked({k: row[k] for k in ("id_number", "phone")}, full))
     data["masked"] = not full
     return data
 
@@ -60,8 +71,7 @@ def household_json(db: sqlite_utils.Database, row: dict, user: User | None = Non
                                 "version", "updated_at")}
     data["is_rental"] = bool(row["is_rental"])
     data["address"] = address(row)
-    for key in ("phone", "landlord_phone"):
-        data[key] = row[key] if full or not row[key] else mask_phone(row[key])
+    data.update(masked({k: row[k] for k in ("phone", "landlord_phone")}, full))
     data["masked"] = not full
     if full:
         audit(db, "read_full", f"household:{row['id']}")

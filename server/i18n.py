@@ -6,6 +6,10 @@ since many phones in China report an English browser language.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 from flask import has_request_context, request
 
 LANGUAGES = ("zh", "en")
@@ -23,6 +27,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "method_not_allowed": ("不支持此请求方法", "Method not allowed"),
     "csrf": ("安全校验失败，请刷新页面后重试", "Security check failed; reload the page and retry"),
     "invalid_json": ("请求体必须是 JSON 对象", "The request body must be a JSON object"),
+    "json_too_deep": ("请求体嵌套过深（最多 {limit} 层）",
+                      "The request body is nested too deep (at most {limit} levels)"),
     "invalid": ("提交的内容有误", "Some fields are not valid"),
     "too_large": ("请求过大", "Request too large"),
     "server_error": (
@@ -33,6 +39,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Server storage unavailable; your records stay on the phone, send them later",
     ),
     "wrong_password": ("原密码错误", "The current password is wrong"),
+    "password_short": ("密码至少 {limit} 位", "must have at least {limit} characters"),
+    "password_weak": (
+        "密码太简单（常见密码、连续或重复的字符、键盘顺序、手机号或姓名），请换一个更难猜的",
+        "is too easy to guess (a common password, a run or repeat, a keyboard walk, the phone "
+        "number or the name); choose a harder one",
+    ),
+    "login_slowed": (
+        "此账号或此网络登录失败次数过多，请{seconds}秒后再试",
+        "Too many failed logins for this account or network; try again in {seconds} seconds",
+    ),
+    "notice_login_failures_title": ("{who}的账号多次登录失败", "Repeated failed logins: {who}"),
+    "notice_login_failures_body": (
+        "{who}（{phone}）的账号在{minutes}分钟内登录失败{count}次。如非本人所为，"
+        "可为其解锁或结束其全部登录，并提醒本人修改密码。",
+        "The account of {who} ({phone}) had {count} failed logins within {minutes} minutes. "
+        "If it was not them, unlock it or end all its sessions, and ask them to change the "
+        "password.",
+    ),
     "password_changed": ("密码已修改", "Password changed"),
     "poster_invalid": (
         "二维码无效：不是本系统签发的海报",
@@ -42,6 +66,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "poster_revoked": (
         "此海报已作废，请扫描社区张贴的新海报",
         "This poster was revoked; scan the new poster",
+    ),
+    "poster_revoked_too_old": (
+        "此海报已作废：离线扫码后超过 {hours} 小时才上传，旧海报不再有效，请扫描社区张贴的新海报",
+        "This poster was revoked, and this offline scan reached the server more than {hours} "
+        "hours after it was made; scan the new poster",
     ),
     "code_unknown": ("报到码不存在或已作废", "No active poster has this code"),
     "id_taken": (
@@ -106,6 +135,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notice_overdue_title": ("隔离走访逾期：{who}", "Isolation visit overdue: {who}"),
     "notice_overdue_body": ("{who} {day} {slot}的走访尚未记录，请尽快上门。",
                             "The {slot} visit of {day} to {who} is not recorded yet."),
+    # server/retention.py: the text of a notice whose person was anonymised
+    "retention_notice_title": ("关于一名居民的提醒（已匿名）", "About a resident (anonymised)"),
+    "retention_notice_body": (
+        "一名居民的个人信息已按保存期限删除，此通知内容随之匿名。",
+        "A resident's personal data was deleted at the end of its retention period; "
+        "this notice was anonymised with it."),
     "slot_morning": ("上午", "morning"),
     "slot_evening": ("下午", "evening"),
     # mobilisation, enterprises, inspections
@@ -139,6 +174,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "match_same_town": ("登记社区与需求同街道/乡镇", "Registered in the need's town"),
     "match_same_district": ("登记社区与需求同区县", "Registered in the need's district"),
     "match_load": ("当前在岗任务 {count} 项", "{count} current assignments"),
+    # uploaded tables (server/tables.py): the file is refused whole, nothing is imported
+    "table_max_rows": ("文件超过 {limit} 行（第 {line} 行），未导入；请分成几个文件导入",
+                       "The file has more than {limit} rows (line {line}); nothing was imported. "
+                       "Split it into several files"),
+    "table_max_columns": ("第 {line} 行有 {count} 列，超过上限 {limit} 列，未导入",
+                          "Line {line} has {count} columns, more than the limit of {limit}; "
+                          "nothing was imported"),
+    "table_max_cell_length": ("第 {line} 行第 {column} 列超过 {limit} 个字符，未导入",
+                              "Line {line}, column {column} has more than {limit} characters; "
+                              "nothing was imported"),
+    "table_max_seconds": ("读取文件超过 {limit} 秒（读到第 {line} 行），未导入；请分成几个文件导入",
+                          "Reading the file took more than {limit} seconds (at line {line}); "
+                          "nothing was imported. Split it into several files"),
+    "table_max_unzipped": ("Excel 文件解压后过大（{part} 超过 {limit} MB），不是正常的表格，未导入",
+                           "The workbook unpacks too large ({part} over {limit} MB); not a normal "
+                           "spreadsheet, nothing was imported"),
+    "table_encoding": (
+        "无法识别文件的编码，未导入。请另存为：CSV UTF-8（逗号分隔）、CSV（GBK/GB18030）、"
+        "Unicode 文本（UTF-16，制表符分隔）或 Excel 工作簿（.xlsx）",
+        "The file's text encoding cannot be read; nothing was imported. Save it as CSV UTF-8, "
+        "CSV (GBK/GB18030), Unicode text (UTF-16, tab separated) or Excel workbook (.xlsx)"),
+    "table_format": (
+        "不是可读取的 .xlsx 或 CSV 文件，未导入。请另存为 Excel 工作簿（.xlsx）、CSV UTF-8、"
+        "CSV（GBK/GB18030）或 Unicode 文本（UTF-16）",
+        "Not a readable .xlsx or CSV file; nothing was imported. Save it as Excel workbook "
+        "(.xlsx), CSV UTF-8, CSV (GBK/GB18030) or Unicode text (UTF-16)"),
+    "table_old_xls": ("旧版 Excel（.xls）或加密的文件无法读取，未导入；请另存为 Excel 工作簿（.xlsx）",
+                      "An old Excel (.xls) or encrypted file cannot be read; nothing was "
+                      "imported. Save it as Excel workbook (.xlsx)"),
+    "table_csv_syntax": ("第 {line} 行无法解析（引号不成对？），未导入",
+                         "Line {line} cannot be parsed (an unmatched quote?); nothing was imported"),
     # JSON Schema rules, by validator keyword
     "rule_required": ("必填", "is required"),
     "rule_type": ("类型应为 {expected}", "must be of type {expected}"),
@@ -150,9 +216,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rule_minimum": ("不能小于 {limit}", "must be at least {limit}"),
     "rule_maximum": ("不能大于 {limit}", "must be at most {limit}"),
     "rule_additionalProperties": ("不允许的字段", "is not an allowed field"),
+    "rule_maxDepth": ("嵌套最多 {limit} 层", "must be nested at most {limit} levels deep"),
     "rule_text": ("含有无法保存的字符（残缺的表情符号？）",
                   "holds characters that cannot be stored (a broken emoji?)"),
     "rule_https": ("应为推送服务的 https 网址", "must be the push service's https URL"),
+    "rule_push_service": (
+        "不是已知推送服务的网址（FCM、Mozilla、Apple、Microsoft 或部署方配置的推送服务）",
+        "is not on a known push service (FCM, Mozilla, Apple, Microsoft or one the deployer "
+        "configured)"),
+    "rule_push_address": ("应为推送服务的域名，不能是 IP 地址（本机、内网等地址一律拒绝）",
+                          "must name the push service, not an IP address (loopback, private "
+                          "and reserved addresses are refused)"),
     "rule_p256dh": ("不是 P-256 公钥", "is not a P-256 public key"),
     "rule_auth_secret": ("不是 16 字节的认证密钥", "is not a 16-byte auth secret"),
     "rule_other": ("不符合规则：{rule}", "breaks the rule: {rule}"),
@@ -163,7 +237,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+_speaking = threading.local()
+
+
+@contextlib.contextmanager
+def speaking(lang: str) -> Iterator[None]:
+    """Messages made inside are in `lang`: for work done for a request outside it (the
+    group-commit writer thread stores a check-in for a phone whose user reads English)."""
+    before = getattr(_speaking, "lang", None)
+    _speaking.lang = lang
+    try:
+        yield
+    finally:
+        _speaking.lang = before
+
+
 def current_language() -> str:
+    if getattr(_speaking, "lang", None):
+        return _speaking.lang
     if has_request_context():
         lang = request.cookies.get("lang", "") or request.args.get("lang", "")
         if lang.lower().startswith("en"):

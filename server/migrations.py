@@ -984,9 +984,37 @@ V9_TRIGGERS = [
 ]
 
 
+def _v10_sessions(db: sqlite_utils.Database) -> None:
+    for sql in V10_SQL:
+        db.conn.execute(sql)
+
+
+# Sessions the server can end (docs/deploy.md#sessions): the signed cookie holds a random token,
+# this table its SHA-256; logout, a password change or an admin deletes rows, and a cookie
+# whose row is gone is logged out. Cookies from before this migration have no row: everyone
+# logs in once more after the upgrade (their outboxes wait for it).
+V10_SQL = [
+    """CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        address TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID""",
+    "CREATE INDEX sessions_user ON sessions(user_id)",
+]
+
+
+def _v11_checkins_old_poster(db: sqlite_utils.Database) -> None:
+    # A check-in of a poster re-issued since, accepted because the phone dates the scan before
+    # the re-issue (docs/configuration.md, POSTER_OFFLINE_GRACE_HOURS): shown to the committee.
+    db.conn.execute("ALTER TABLE checkins ADD COLUMN old_poster INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS = [_v1_foundation, _v2_screening, _v3_checkin_aliases, _v4_push, _v5_mobilisation,
               _v6_tally_summaries, _v7_unit_registrations, _v8_watch_and_delivery_days,
-              _v9_round_screened_counts]
+              _v9_round_screened_counts, _v10_sessions,
+              _v11_checkins_old_poster]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

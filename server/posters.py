@@ -11,6 +11,7 @@ import functools
 import io
 import secrets
 import sqlite3
+from datetime import timedelta
 
 import qrcode
 import qrcode.image.svg
@@ -32,7 +33,7 @@ from qrcode.image.pure import PyPNGImage  # pure Python (pypng): no Pillow neede
 from . import places
 from .audit import audit
 from .db import first_row, get_db
-from .errors import ApiError
+from .errors import ApiError, field_error
 from .scope import require_place_in_scope, require_role
 from .timeutil import now_utc, utc_text
 
@@ -113,8 +114,15 @@ def verified_poster_id(token: str) -> object:
     return _verified_poster_id(current_app.config["SECRET_KEY"], token)
 
 
-def live_poster(db: sqlite_utils.Database, poster_id: object, valid_at: str | None = None) -> dict:
-    """resolve_token's part that needs only the database (it runs in the group-commit writer)."""
+def live_poster(db: sqlite_utils.Database, poster_id: object, valid_at: str | None = None,
+                late_by: timedelta | None = None, grace: timedelta = timedelta(0)) -> dict:
+    """resolve_token's part that needs only the database (it runs in the group-commit writer).
+
+    A revoked poster still answers for a scan at UTC time `valid_at` before the re-issue, when
+    the scan arrived at most `grace` after its time (`late_by`): an offline phone syncs late,
+    but the time is the phone's word, so an old token stops working `grace` after the re-issue
+    whatever a phone claims (docs/configuration.md, POSTER_OFFLINE_GRACE_HOURS). The caller
+    flags what it accepts this way."""
     if poster_id is None:
         raise ApiError(404, "poster_invalid")
     poster = _poster_of_request(db, poster_id) if isinstance(poster_id, str) else None
@@ -122,6 +130,11 @@ def live_poster(db: sqlite_utils.Database, poster_id: object, valid_at: str | No
         raise ApiError(404, "poster_unknown")
     if poster["revoked_at"] and (valid_at is None or valid_at >= poster["revoked_at"]):
         raise ApiError(410, "poster_revoked")
+    if poster["revoked_at"] and late_by is not None and late_by > grace:
+        hours = round(grace.total_seconds() / 3600, 1)
+        hours = int(hours) if hours == int(hours) else hours
+        raise ApiError(410, "poster_revoked_too_old", hours=hours, fields=[field_error(
+            "/token", "poster_revoked_too_old", "offline_grace", hours=hours)])
     return poster
 
 

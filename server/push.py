@@ -18,6 +18,7 @@ import queue
 import random
 import re
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,9 +36,14 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user, user_logged_out
 from py_vapid import Vapid02
 from pywebpush import WebPusher
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import LocationParseError, NameResolutionError, NewConnectionError
+from urllib3.util import parse_url
+from urllib3.util.connection import allowed_gai_family, create_connection
 
 from .db import connect, get_db, write_transaction
-from .errors import ApiError, json_body
+from .errors import ApiError, field_error, json_body, raise_if
 from .i18n import t
 from .notices import remind_overdue
 from .retention import anonymise
@@ -167,6 +173,13 @@ def configure(app) -> PushConfig:
     (docs/field-lessons.md#vapid-key-files) and the `sub`
     (docs/field-lessons.md#vapid-contact-address). Push stays off with a reason; the inbox
     works regardless."""
+    _, refused = host_patterns(app.config.get("PUSH_ALLOWED_HOSTS"))
+    if refused:
+        raise RuntimeError(f"BAODAO_PUSH_ALLOWED_HOSTS: {refused} are not host names "
+                           "(name, *.name, optionally :port; never an address)")
+    if app.config.get("PUSH_TEST_SERVICE_ORIGINS"):
+        app.logger.warning("push: BAODAO_PUSH_TEST_SERVICE_ORIGINS is set; it is for a local "
+                           "fake push service in tests only")
     private_path, served = ensure_keys(Path(app.config["DATA_DIR"]))
     reason = None
     try:
@@ -241,28 +254,222 @@ def _check_keys(p256dh: str, auth: str) -> list[dict]:
     return errors
 
 
-def _is_push_url(endpoint: str, allow_http: bool) -> bool:
-    """An absolute https URL of printable ASCII with a host, as every push service gives."""
-    if not endpoint.isascii() or not endpoint.isprintable() or " " in endpoint:
-        return False
+# --- where a push may go (docs/push.md#where-pushes-may-go) --------------------------------------
+
+# The push services browsers subscribe with. A deployer adds others with PUSH_ALLOWED_HOSTS;
+# "*.x" is any name below x (not x itself). Names only: an address is never a push service.
+PUSH_SERVICE_HOSTS = ("fcm.googleapis.com", "android.googleapis.com",
+                      "updates.push.services.mozilla.com", "*.push.services.mozilla.com",
+                      "web.push.apple.com", "*.push.apple.com", "*.notify.windows.com")
+LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
+# NAT64's well-known prefix carries an IPv4 address in its last 32 bits.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
+
+
+class InternalAddress(ValueError):
+    """A push endpoint's name resolved to an address inside a network, not on the internet."""
+
+
+def internal_address(text: str) -> bool:
+    """Loopback, private, link-local, multicast, reserved or otherwise not global, also when
+    an IPv6 form carries such an IPv4 address (mapped, 6to4, Teredo, NAT64)."""
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour,
+                    address.teredo[1] if address.teredo else None,
+                    ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in NAT64
+                    else None]
+        if any(v4 is not None and internal_address(str(v4)) for v4 in embedded):
+            return True
+        if address.is_site_local:
+            return True
+    return (not address.is_global or address.is_private or address.is_loopback
+            or address.is_link_local or address.is_multicast or address.is_reserved
+            or address.is_unspecified)
+
+
+def _is_address(host: str) -> bool:
+    """An IP address in any spelling a resolver takes: 127.0.0.1, [::1], 2130706433, 0x7f.1,
+    0177.1 (inet_aton's forms), or a name whose last label is a number (the URL standard
+    reads those as IPv4)."""
     try:
-        parts = urlsplit(endpoint)
-        host = parts.hostname
-        parts.port  # noqa: B018 (raises on a bad port)
-    except ValueError:  # "Invalid IPv6 URL", a port out of range
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(host)
+        return True
+    except OSError:
+        pass
+    return bool(NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]))
+
+
+def host_patterns(value: object) -> tuple[list[str], list[str]]:
+    """PUSH_ALLOWED_HOSTS (a list, or one string separated by commas or spaces) as
+    (valid patterns, refused entries): `name`, `*.name`, either with `:port`."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    valid, refused = [], []
+    for entry in value or ():
+        pattern = str(entry).strip().lower()
+        name, _, port = pattern.partition(":")
+        bare = name[2:] if name.startswith("*.") else name
+        ok = DOMAIN_RE.match(bare) and not _is_address(bare) and not _local_host(bare) \
+            and (not port or (port.isdigit() and 0 < int(port) < 65536))
+        (valid if ok else refused).append(pattern)
+    return valid, refused
+
+
+def _test_origins(value: object) -> frozenset[tuple[str, str, int]]:
+    """PUSH_TEST_SERVICE_ORIGINS as (scheme, host, port): loopback origins only."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    origins = set()
+    for origin in value or ():
+        try:
+            parts = urlsplit(str(origin).strip().lower())
+            if parts.scheme in ("http", "https") and parts.hostname in LOOPBACK_NAMES \
+                    and parts.port:
+                origins.add((parts.scheme, parts.hostname, parts.port))
+        except ValueError:
+            continue
+    return frozenset(origins)
+
+
+def _matches(host: str, port: int | None, pattern: str) -> bool:
+    name, _, wanted = pattern.partition(":")
+    if (port or 443) != (int(wanted) if wanted else 443):
         return False
-    return bool(host) and (parts.scheme == "https" or (allow_http and parts.scheme == "http"))
+    if name.startswith("*."):
+        return host.endswith(name[1:])
+    return host == name
+
+
+@dataclass(frozen=True)
+class EndpointPolicy:
+    """Which endpoints the server pushes to: https on a push service's name, never an address.
+
+    `test_origins` exempts the loopback origins of a local fake push service
+    (PUSH_TEST_SERVICE_ORIGINS: tests and bench/push.py only)."""
+
+    hosts: tuple[str, ...] = PUSH_SERVICE_HOSTS
+    test_origins: frozenset[tuple[str, str, int]] = frozenset()
+
+    @classmethod
+    def of(cls, config) -> EndpointPolicy:
+        valid, _ = host_patterns(config.get("PUSH_ALLOWED_HOSTS"))
+        return cls(PUSH_SERVICE_HOSTS + tuple(valid),
+                   _test_origins(config.get("PUSH_TEST_SERVICE_ORIGINS")))
+
+    @property
+    def exempt(self) -> frozenset[tuple[str, int]]:
+        """The test origins as a connection sees them: (host, port)."""
+        return frozenset((host, port) for _, host, port in self.test_origins)
+
+    def problem(self, endpoint: str) -> str | None:
+        """The rule `endpoint` breaks (https, push_address, push_service), or None."""
+        if not endpoint.isascii() or not endpoint.isprintable() or " " in endpoint \
+                or "\\" in endpoint:
+            return "https"
+        try:
+            parts = urlsplit(endpoint)
+            host, port = parts.hostname, parts.port
+            # requests parses with urllib3: both must read the same host, or the check is moot
+            theirs = (parse_url(endpoint).host or "").strip("[]").lower()
+        except (ValueError, LocationParseError):  # "Invalid IPv6 URL", a bad port
+            return "https"
+        if not host or theirs != host:
+            return "https"
+        if parts.username is not None or "@" in parts.netloc:
+            return "push_service"           # user:pass@ hides the host from a reader
+        if (parts.scheme, host, port) in self.test_origins:
+            return None
+        if parts.scheme != "https":
+            return "https"
+        if _is_address(host):
+            return "push_address"
+        if not DOMAIN_RE.match(host) or not any(_matches(host, port, p) for p in self.hosts):
+            return "push_service"
+        return None
+
+
+def public_addresses(host: str, port: int) -> list[tuple]:
+    """getaddrinfo's answers for `host`, or InternalAddress if any of them is internal."""
+    answers = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+    for *_, sockaddr in answers:
+        if internal_address(sockaddr[0]):
+            raise InternalAddress(f"{host} resolves to {sockaddr[0]}")
+    return answers
+
+
+class _PublicOnly:
+    """A connection that resolves its host itself, checks every address and connects to one
+    of those: a name that resolves inside (or changes its answer after a check, DNS
+    rebinding) is never connected to. TLS still checks the certificate against the name."""
+
+    exempt: frozenset[tuple[str, int]] = frozenset()
+
+    def _new_conn(self):
+        host = self._dns_host.strip("[]")
+        if self.proxy is not None or (host, self.port) in self.exempt:
+            return super()._new_conn()  # a deployer's proxy connects, and resolves, for us
+        try:
+            answers = public_addresses(host, self.port)
+        except socket.gaierror as error:
+            raise NameResolutionError(self.host, self, error) from error
+        error = None
+        for *_, sockaddr in answers:
+            try:
+                return create_connection((sockaddr[0], self.port), self.timeout,
+                                         source_address=self.source_address,
+                                         socket_options=self.socket_options)
+            except OSError as e:
+                error = e
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
+
+
+class _PublicHTTPConnection(_PublicOnly, HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicOnly, HTTPSConnection):
+    pass
+
+
+class PublicOnlyAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter over connections that reach public addresses only."""
+
+    def __init__(self, exempt: frozenset[tuple[str, int]] = frozenset(), **kwargs):
+        self.exempt = exempt
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        http = type("Http", (_PublicHTTPConnection,), {"exempt": self.exempt})
+        https = type("Https", (_PublicHTTPSConnection,), {"exempt": self.exempt})
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("HttpPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("HttpsPool", (HTTPSConnectionPool,), {"ConnectionCls": https})}
+
+
+def public_only_session(threads: int, exempt: frozenset[tuple[str, int]] = frozenset()
+                        ) -> requests.Session:
+    session = requests.Session()
+    adapter = PublicOnlyAdapter(exempt, pool_connections=8, pool_maxsize=threads)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def save_subscription(db: sqlite_utils.Database, user_id: int, body: dict,
-                      allow_http: bool = False) -> tuple[bool, dict]:
+                      policy: EndpointPolicy = EndpointPolicy()) -> tuple[bool, dict]:
     """Register (or update, by endpoint) a subscription; return (created, subscription)."""
-    if not _is_push_url(body["endpoint"], allow_http):
-        raise ApiError(422, "invalid", fields=[{"path": "/endpoint", "rule": "https",
-                                                "message": t("rule_https")}])
-    errors = _check_keys(body["keys"]["p256dh"], body["keys"]["auth"])
-    if errors:
-        raise ApiError(422, "invalid", fields=errors)
+    rule = policy.problem(body["endpoint"])
+    if rule:
+        raise_if([field_error("/endpoint", f"rule_{rule}", rule)])
+    raise_if(_check_keys(body["keys"]["p256dh"], body["keys"]["auth"]))
     stamp = utc_text(now_utc())
     with write_transaction(db):
         existing = db.execute("SELECT id FROM push_subscriptions WHERE endpoint = ?",
@@ -327,7 +534,7 @@ def subscribe():
         # Made with a rotated key: the push service would refuse our tokens. Re-subscribe.
         raise ApiError(409, "push_key_changed", extra={"public_key": config.public_key})
     created, row = save_subscription(get_db(), current_user.id, body,
-                                     current_app.config["PUSH_ALLOW_HTTP"])
+                                     EndpointPolicy.of(current_app.config))
     return jsonify({"subscription": row}), 201 if created else 200
 
 
@@ -374,7 +581,7 @@ class Job:
 @dataclass
 class Outcome:
     job: Job
-    state: str                 # sent | retry | gone | failed
+    state: str                 # sent | retry | gone | failed | refused (not a push service)
     status: int | None
     error: str
     retry_after: float | None
@@ -395,23 +602,34 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
-def send_one(session: requests.Session, signer: VapidSigner, job: Job,
-             timeout: float = 10) -> Outcome:
-    """Encrypt (aes128gcm) and POST one message; classify the push service's answer."""
+def send_one(session: requests.Session, signer: VapidSigner, job: Job, timeout: float = 10,
+             policy: EndpointPolicy = EndpointPolicy()) -> Outcome:
+    """Encrypt (aes128gcm) and POST one message; classify the push service's answer.
+
+    The endpoint is checked again first: a row stored before a rule, or under another
+    PUSH_ALLOWED_HOSTS, is refused, not sent (docs/push.md#where-pushes-may-go)."""
     began = time.perf_counter()
     status = retry = None
+    rule = policy.problem(job.endpoint)
+    if rule:
+        return Outcome(job, "refused", None, f"refused: {rule}", None, 0)
     try:
         subscription = {"endpoint": job.endpoint, "keys": {"p256dh": job.p256dh, "auth": job.auth}}
         body = WebPusher(subscription).encode(job.payload, content_encoding="aes128gcm")["body"]
         response = session.post(job.endpoint, data=body, timeout=timeout, headers={
             "Authorization": signer.authorization(job.endpoint),
             "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
-            "TTL": str(job.ttl), "Urgency": job.urgency})
+            "TTL": str(job.ttl), "Urgency": job.urgency}, allow_redirects=False)
         status = response.status_code
         error = "" if status < 300 else response.text[:200]
         response.close()
         if 200 <= status < 300:
             state = "sent"
+        elif 300 <= status < 400:
+            # A push service never redirects; following one would let an endpoint lead the
+            # worker anywhere. Sending again would meet the same answer.
+            state = "failed"
+            error = f"redirect not followed: {response.headers.get('Location')}"[:200]
         elif status in (404, 410):
             state = "gone"       # the subscription is dead (docs/field-lessons.md#dead-subscriptions)
         elif status == 429 or status >= 500:
@@ -419,6 +637,8 @@ def send_one(session: requests.Session, signer: VapidSigner, job: Job,
             retry = retry_after_seconds(response.headers.get("Retry-After"))
         else:
             state = "failed"     # 400/401/403/413: sending again would not help
+    except InternalAddress as e:
+        state, error = "refused", f"refused: push_address ({e})"[:200]
     except requests.RequestException as e:
         state, error = "retry", f"{type(e).__name__}: {e}"[:200]
     except Exception as e:  # bad keys and the like: never let one message kill the worker
@@ -446,18 +666,15 @@ class DeliveryWorker:
         self.check_every = config["PUSH_CHECK_SECONDS"]
         self.signer = VapidSigner(self.push.private_key_path, self.push.sub or "") \
             if self.push.enabled else None
-        if session is None:
-            session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=self.threads)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-        self.session = session
+        self.policy = EndpointPolicy.of(config)
+        self.session = session or public_only_session(self.threads, self.policy.exempt)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="push")
         self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self.in_flight = 0
         self.stopping = threading.Event()
         self.db = None
         self._last_check = 0.0
+        self._beat: threading.Thread | None = None
 
     # database side (the worker's own thread only) ------------------------------------------
 
@@ -525,7 +742,7 @@ class DeliveryWorker:
                   round(o.duration_ms, 1)) for o in outcomes])
             for o in outcomes:
                 attempts = o.job.attempts + 1
-                state, next_at = o.state, now
+                state, next_at = ("failed" if o.state == "refused" else o.state), now
                 if state == "retry":
                     if attempts >= self.max_attempts:
                         state = "failed"
@@ -539,10 +756,11 @@ class DeliveryWorker:
                     """UPDATE push_deliveries SET state = ?, attempts = ?, next_attempt_at = ?,
                            last_status = ?, last_error = ?, updated_at = ? WHERE id = ?""",
                     [state, attempts, next_at, o.status, o.error, stamp, o.job.delivery_id])
-                if state == "gone":
+                if o.state in ("gone", "refused"):
                     # Exactly the row and keys this message was sent to: a re-subscribe that
                     # raced the 410 (new keys, same or new endpoint) survives
-                    # (docs/field-lessons.md#dead-subscriptions).
+                    # (docs/field-lessons.md#dead-subscriptions). A refused endpoint never
+                    # becomes a push service: it goes too.
                     db.execute("DELETE FROM push_subscriptions WHERE id = ? AND endpoint = ? "
                                "AND p256dh = ?", [o.job.subscription_id, o.job.endpoint,
                                                   o.job.p256dh])
@@ -562,12 +780,15 @@ class DeliveryWorker:
 
         def run():
             try:
-                outcome = send_one(self.session, self.signer, job)
+                outcome = self.send_one(job)
             except BaseException as e:  # noqa: BLE001 (a sender thread must always report back)
                 outcome = Outcome(job, "retry", None, repr(e)[:200], None, 0)
             self.outcomes.put(outcome)
 
         self.pool.submit(run)
+
+    def send_one(self, job: Job) -> Outcome:
+        return send_one(self.session, self.signer, job, policy=self.policy)
 
     def step(self, wait: float = 0.0) -> int:
         """Claim and send what is due, collect finished sends (waiting up to `wait` s for
@@ -641,10 +862,23 @@ class DeliveryWorker:
                 time.sleep(min(due, max(0.0, end - time.monotonic())))
         raise TimeoutError(f"{self.pending()} deliveries still pending")
 
+    def beat(self, loop: threading.Thread) -> None:
+        """Write the heartbeat /healthz reads while the loop lives, from a thread of its own:
+        a long send, a slow commit or a long periodic check never holds it up."""
+        while loop.is_alive() and not self.stopping.is_set():
+            try:
+                write_heartbeat(self.app.config["DATA_DIR"])
+            except OSError:
+                log.exception("push worker heartbeat not written")
+            self.stopping.wait(HEARTBEAT_SECONDS)
+
     def run(self) -> None:
         """The loop of the worker process (or thread) until stop()."""
         log.info("push worker: %s, %d senders",
                  "on" if self.signer else f"off ({self.push.reason})", self.threads)
+        self._beat = threading.Thread(target=self.beat, args=(threading.current_thread(),),
+                                      name="push-heartbeat", daemon=True)
+        self._beat.start()
         while not self.stopping.is_set():
             try:
                 self.periodic()
@@ -676,6 +910,10 @@ class DeliveryWorker:
             self.db.close()
             self.db = None
         self.session.close()
+        # Stopped: /healthz says so now, not when the last beat grows old.
+        if self._beat is not None and self._beat is not threading.current_thread():
+            self._beat.join(5)
+        (Path(self.app.config["DATA_DIR"]) / HEARTBEAT_FILE).unlink(missing_ok=True)
 
 
 def _epoch(text: str) -> float:
@@ -697,6 +935,18 @@ def _settle_recipients(db: sqlite_utils.Database, pairs: set[tuple[str, int]],
 
 
 HEARTBEAT_FILE = "push-worker.alive"
+HEARTBEAT_SECONDS = 2.0
+
+
+def write_heartbeat(data_dir: str) -> None:
+    """The time, written to a temporary file and renamed over the heartbeat: a reader sees
+    the old time or the new one, never the empty file an in-place write leaves for a moment
+    (that moment grew long while the worker's senders held the CPU, so /healthz read "dead"
+    during deliveries: docs/push.md#health)."""
+    folder = Path(data_dir)
+    temp = folder / f".{HEARTBEAT_FILE}.{os.getpid()}.{threading.get_ident()}"
+    temp.write_text(repr(time.time()))
+    os.replace(temp, folder / HEARTBEAT_FILE)
 
 
 def worker_alive(data_dir: str, within: float = 30.0) -> bool:
@@ -723,11 +973,8 @@ def run_worker(app) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    heartbeat = Path(app.config["DATA_DIR"]) / HEARTBEAT_FILE
-
     def watch_parent():
         while not worker.stopping.wait(2):
-            heartbeat.write_text(str(time.time()))  # /healthz reads it: the worker is alive
             if os.getppid() != parent:  # started beside the server, it dies with the server
                 worker.stop()
 

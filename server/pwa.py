@@ -31,6 +31,7 @@ from .i18n import current_language
 from .migrations import MIGRATIONS, schema_version
 from .push import worker_alive
 from .settings import ROOT
+from .tables import XLSX_MIMETYPE
 from .timeutil import utc_text
 
 PWA_DIR = ROOT / "pwa"
@@ -210,6 +211,11 @@ def init_app(app) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
         if current_app.config["HTTPS"]:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if response.mimetype == "application/json":
+        # Personal data must not stay in the cache of a shared phone or office PC: every API
+        # answer (JSON, CSV/XLSX exports, charts) and every HTML page, unless the route set its
+        # own (the shell and static files: no-cache, the service worker keeps them).
+        # docs/deploy.md#browser-caches-and-exports
+        if (request.path.startswith("/api/") or response.mimetype in (
+                "application/json", "text/html", "text/csv", XLSX_MIMETYPE)):
             headers.setdefault("Cache-Control", "no-store")
         return response

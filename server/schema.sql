@@ -1,6 +1,6 @@
 -- server/schema.sql: the Baodao database as server/migrations.py leaves it, after every
 -- migration has run on an empty file, in one file to read.
--- Schema as of PRAGMA user_version = 9 (the test checks this line too).
+-- Schema as of PRAGMA user_version = 11 (the test checks this line too).
 --
 -- DOCUMENTATION ONLY. Nothing runs this file at start, and it changes no database: the
 -- migrations in server/migrations.py (numbered by PRAGMA user_version, applied by `migrate(db)`
@@ -95,6 +95,19 @@ CREATE TABLE login_failures (
 
 CREATE INDEX login_failures_key_at ON login_failures(key, at);
 
+-- A login the server can end (v10): `id` is the SHA-256 of the random token in the signed
+-- cookie; a cookie whose row is gone is logged out. `seen_at` is touched at most hourly and
+-- a row unseen for PERMANENT_SESSION_LIFETIME is dropped. Written by server/auth.py.
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    address TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+
+CREATE INDEX sessions_user ON sessions(user_id);
+
 -- A work team (工作队) in a community; party_branch: a temporary party branch.
 -- Written by server/cadres.py.
 CREATE TABLE teams (
@@ -158,7 +171,8 @@ CREATE INDEX posters_place ON posters(community_id, checkpoint_id);
 CREATE UNIQUE INDEX posters_live_code ON posters(manual_code) WHERE revoked_at IS NULL;
 
 -- Captured on the phone (id: its UUID). checkpoint_id set: a watch at a checkpoint, ended
--- by its check-out. outside_assignment: checked in where the cadre is not assigned (flagged).
+-- by its check-out. outside_assignment: checked in where the cadre is not assigned (flagged);
+-- old_poster (v11): a scan of a poster re-issued since (flagged).
 -- Written by server/checkins.py (live route, group commit, sync). Counted by the
 -- daily_checkin_counts_* triggers and by server/summaries.py: count_watch (watch_coverage).
 CREATE TABLE checkins (
@@ -177,7 +191,10 @@ CREATE TABLE checkins (
     accuracy REAL,
     outside_assignment INTEGER NOT NULL DEFAULT 0,
     clock_flag INTEGER NOT NULL DEFAULT 0,
-    payload_hash TEXT NOT NULL
+    payload_hash TEXT NOT NULL,
+    -- v11: a poster re-issued since, accepted because the phone dates the scan before the
+    -- re-issue (docs/configuration.md: POSTER_OFFLINE_GRACE_HOURS); flagged for the committee
+    old_poster INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE INDEX checkins_user_time ON checkins(user_id, recorded_utc);

@@ -21,10 +21,10 @@ from flask_login import current_user
 
 from . import places, records
 from .audit import audit
-from .db import get_db, write_transaction
+from .db import first_row, get_db, write_transaction
 from .deliveries import raise_deliveries
 from .errors import ApiError, fail, field_error, json_body, query_int, raise_if
-from .households import address, household_for, household_json, resident_json
+from .households import address, household_for, household_json, masked, resident_json
 from .idcard import parse_id_card
 from .notices import alert_committee
 from .records import Earlier, Incoming, answer, record_body
@@ -41,7 +41,7 @@ from .scope import (
     sees_full,
 )
 from .summaries import count_screening_visit
-from .tables import NO, YES, read_table
+from .tables import NO, YES, Limits, read_table
 from .timeutil import local_day, now_utc, today, utc_text
 
 bp = Blueprint("screening", __name__)
@@ -57,8 +57,8 @@ RESIDENT_FIELDS = ("household_id", "name", "sex", "birth_date", "birth_year", "i
 # --- registry edits ---------------------------------------------------------------------------
 
 def _row(db: sqlite_utils.Database, table: str, row_id: str) -> dict | None:
-    rows = list(db.query(f"SELECT * FROM {table} WHERE id = ?", [row_id]))
-    return rows[0] if rows else None
+    # first_row: twice per registry edit, and db.query's own savepoint cost imports a third
+    return first_row(db, f"SELECT * FROM {table} WHERE id = ?", [row_id])
 
 
 def _history(db: sqlite_utils.Database, user: User, entity: str, record: dict, status: str,
@@ -215,13 +215,16 @@ def delete_household(db: sqlite_utils.Database, household_id: str) -> None:
         audit(db, "delete", f"household:{household_id}")
 
 
-def history_of(db: sqlite_utils.Database, entity: str, entity_id: str) -> list[dict]:
+def history_of(db: sqlite_utils.Database, entity: str, entity_id: str,
+               full: bool) -> list[dict]:
+    """Every edit of one household or resident, its phones and ID numbers masked unless `full`
+    (as the household page, households.masked)."""
     rows = list(db.query(
         """SELECT h.*, u.name AS user_name FROM registry_history h
            LEFT JOIN users u ON u.id = h.user_id
            WHERE entity = ? AND entity_id = ? ORDER BY received_at""", [entity, entity_id]))
     return [{"id": r["id"], "status": r["status"], "base_version": r["base_version"],
-             "new_version": r["new_version"], "fields": json.loads(r["fields"]),
+             "new_version": r["new_version"], "fields": masked(json.loads(r["fields"]), full),
              "source": r["source"], "user": {"id": r["user_id"], "name": r["user_name"]},
              "recorded_at": r["recorded_at"], "received_at": r["received_at"]} for r in rows]
 
@@ -514,13 +517,20 @@ def _changed(current: dict, fields: dict) -> dict:
     return {k: v for k, v in fields.items() if v not in ("", None) and current.get(k) != v}
 
 
+# Rows per transaction: a chunk's registry edits share one commit (one fsync, not one per row),
+# and other writers (check-ins, sync) wait at most one chunk for the write lock.
+IMPORT_CHUNK = 500
+
+
 def import_households(db: sqlite_utils.Database, user: User, community: dict,
                       table: list[tuple[int, list[str]]]) -> HouseholdImport:
     """Import households and residents of one community; bad rows are reported by line.
 
     Households match by address, residents by ID number or else by name within the household.
     Re-importing the same file changes nothing; a changed value is applied as a registry edit
-    (new version, with history), like any other edit.
+    (new version, with history), like any other edit. Written IMPORT_CHUNK rows to a
+    transaction, each row in a savepoint of its own (household and resident together or not
+    at all).
     """
     report = HouseholdImport()
     if not table:
@@ -536,6 +546,7 @@ def import_households(db: sqlite_utils.Database, user: User, community: dict,
         return report
     grids = {g["name"]: g["id"] for g in places.subtree(db, community["path"], "grid")}
     recorded_at = now_utc().isoformat()
+    rows = []
     for line, row in table[1:]:
         if not any(row):
             continue
@@ -545,59 +556,102 @@ def import_households(db: sqlite_utils.Database, user: User, community: dict,
             return row[index] if index is not None and index < len(row) else ""
 
         try:
-            household_fields, resident_fields = _import_row(cell, grids)
-            counts = _import_one(db, user, community, household_fields, resident_fields,
-                                 recorded_at)
+            rows.append((line, *_import_row(cell, grids)))
         except ValueError as error:
             report.errors.append((line, str(error)))
-            continue
+    for start in range(0, len(rows), IMPORT_CHUNK):
+        with write_transaction(db):
+            _import_chunk(db, user, community, rows[start:start + IMPORT_CHUNK], recorded_at,
+                          report)
+    report.errors.sort()
+    return report
+
+
+def _import_chunk(db, user, community, rows, recorded_at, report: HouseholdImport) -> None:
+    """One chunk in its transaction: the households and residents its rows name are read in a
+    few queries, then each row is applied in its own savepoint."""
+    households = _households_at(db, community["id"], {_address_key(h) for _, h, _ in rows})
+    residents = _residents_of(db, [h["id"] for h in households.values()])
+    for line, household_fields, resident_fields in rows:
+        try:
+            with write_transaction(db):
+                counts, household, resident = _import_one(
+                    db, user, households, residents, household_fields, resident_fields,
+                    recorded_at)
         except ApiError as error:
             report.errors.append((line, "; ".join(
                 f"{f['path'].lstrip('/')}: {f['message']}" for f in error.fields) or error.message))
             continue
+        # what the row wrote, for the rows after it (only once its savepoint is released)
+        households[_address_key(household)] = household
+        if resident is not None:
+            known = residents.setdefault(household["id"], [])
+            known[:] = [r for r in known if r["id"] != resident["id"]] + [resident]
         report.households_created += counts[0]
         report.residents_created += counts[1]
         report.updated += counts[2]
         if not any(counts):
             report.unchanged.append(line)
-    return report
 
 
-def _import_one(db, user, community, household_fields, resident_fields,
-                recorded_at) -> tuple[int, int, int]:
-    """Apply one row, all or nothing; (households created, residents created, updated)."""
+def _address_key(household: dict) -> tuple[str, str, str]:
+    return household["building"], household["unit"], household["door"]
+
+
+def _households_at(db, community_id: int, addresses: set) -> dict[tuple, dict]:
+    """The community's households at these addresses, by address."""
+    found, addresses = {}, sorted(addresses)
+    for start in range(0, len(addresses), 300):  # 3 parameters each, under SQLite's 999
+        part = addresses[start:start + 300]
+        # a join, not a row-value IN: SQLite then searches the whole address index
+        sql = (f"SELECT h.* FROM (VALUES {', '.join(['(?, ?, ?)'] * len(part))}) AS v "
+               "JOIN households h ON h.community_id = ? AND h.building = v.column1 "
+               "AND h.unit = v.column2 AND h.door = v.column3 AND h.deleted_at IS NULL")
+        for row in db.query(sql, [*(value for key in part for value in key), community_id]):
+            found[_address_key(row)] = row
+    return found
+
+
+def _residents_of(db, household_ids: list[str]) -> dict[str, list[dict]]:
+    """The residents of these households, by household id."""
+    found: dict[str, list[dict]] = {}
+    for start in range(0, len(household_ids), 900):
+        part = household_ids[start:start + 900]
+        for row in db.query(f"SELECT * FROM residents WHERE deleted_at IS NULL AND household_id "
+                            f"IN ({', '.join('?' * len(part))}) ORDER BY rowid", part):
+            found.setdefault(row["household_id"], []).append(row)
+    return found
+
+
+def _import_one(db, user, households, residents, household_fields, resident_fields,
+                recorded_at) -> tuple[list[int], dict, dict | None]:
+    """Apply one row; ([households created, residents created, updated], the household row,
+    the resident row written or None)."""
     counts = [0, 0, 0]
-    rows = list(db.query(
-        """SELECT * FROM households WHERE community_id = ? AND building = ? AND unit = ?
-           AND door = ? AND deleted_at IS NULL""",
-        [community["id"], household_fields["building"], household_fields["unit"],
-         household_fields["door"]]))
-    current = rows[0] if rows else None
-    with write_transaction(db):  # one row: household and resident together or not at all
-        household_id = current["id"] if current else str(uuid.uuid4())
-        fields = _changed(current, household_fields) if current else household_fields
+    current = households.get(_address_key(household_fields))
+    household = current
+    fields = _changed(current, household_fields) if current else household_fields
+    if fields:
+        record = {"id": str(uuid.uuid4()), "recorded_at": recorded_at,
+                  "household_id": current["id"] if current else str(uuid.uuid4()),
+                  "base_version": current["version"] if current else 0, **fields}
+        household = edit_household(db, user, record, source="import")[1]
+        counts[0 if current is None else 2] += 1
+    written = None
+    if resident_fields:
+        number = resident_fields.get("id_number", "").upper()
+        resident = next((r for r in residents.get(household["id"], [])
+                         if (r["id_number"] == number if number
+                             else r["name"] == resident_fields["name"])), None)
+        fields = _changed(resident, resident_fields) if resident else resident_fields
         if fields:
             record = {"id": str(uuid.uuid4()), "recorded_at": recorded_at,
-                      "household_id": household_id,
-                      "base_version": current["version"] if current else 0, **fields}
-            edit_household(db, user, record, source="import")
-            counts[0 if current is None else 2] += 1
-        if resident_fields:
-            number = resident_fields.get("id_number", "").upper()
-            match = "id_number = ?" if number else "name = ?"
-            rows = list(db.query(
-                f"SELECT * FROM residents WHERE household_id = ? AND {match} "
-                "AND deleted_at IS NULL", [household_id, number or resident_fields["name"]]))
-            resident = rows[0] if rows else None
-            fields = _changed(resident, resident_fields) if resident else resident_fields
-            if fields:
-                record = {"id": str(uuid.uuid4()), "recorded_at": recorded_at,
-                          "resident_id": resident["id"] if resident else str(uuid.uuid4()),
-                          "household_id": household_id,
-                          "base_version": resident["version"] if resident else 0, **fields}
-                edit_resident(db, user, record, source="import")
-                counts[1 if resident is None else 2] += 1
-    return counts[0], counts[1], counts[2]
+                      "resident_id": resident["id"] if resident else str(uuid.uuid4()),
+                      "household_id": household["id"],
+                      "base_version": resident["version"] if resident else 0, **fields}
+            written = edit_resident(db, user, record, source="import")[1]
+            counts[1 if resident is None else 2] += 1
+    return counts, household, written
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -714,12 +768,21 @@ def remove_household(household_id: str):
 @bp.get("/api/households/<household_id>/history")
 @require_role("committee", "admin")
 def household_history(household_id: str):
+    """Masked and audited as the household page (household_json): full values only where
+    sees_full, and then each household and resident read in full is in the audit log."""
     db = get_db()
-    household_for(db, current_user, household_id, "")
+    household = household_for(db, current_user, household_id, "")
+    full = sees_full(db, current_user, household)
     residents = [r[0] for r in db.execute("SELECT id FROM residents WHERE household_id = ?",
                                           [household_id])]
-    return jsonify({"household": history_of(db, "household", household_id),
-                    "residents": {r: history_of(db, "resident", r) for r in residents}})
+    history = {"household": history_of(db, "household", household_id, full),
+               "residents": {r: history_of(db, "resident", r, full) for r in residents}}
+    if full:
+        audit(db, "read_full", f"household:{household_id}", "history")
+        for resident, edits in history["residents"].items():
+            if edits:
+                audit(db, "read_full", f"resident:{resident}", "history")
+    return jsonify(history)
 
 
 @bp.post("/api/residents")
@@ -784,10 +847,9 @@ def import_route(community_id: int):
     upload = request.files.get("file")
     if upload is None:
         raise fail(400, "invalid", "/file", "required")
-    try:
-        table = read_table(upload.filename or "", upload.read())
-    except Exception:  # a corrupt workbook or an undecodable file: say so, do not crash
-        raise fail(422, "invalid", "/file", "format") from None
+    # read whole and checked against the limits before anything is written (413/422 naming
+    # the limit and the line: tables.TableError)
+    table = read_table(upload.filename or "", upload.read(), Limits.of(current_app.config))
     report = import_households(db, current_user, community, table)
     audit(db, "import", f"place:{community_id}",
           f"households+{report.households_created} residents+{report.residents_created} "

@@ -68,6 +68,10 @@ MATRIX = {
     ("POST", "/api/session/password"): (
         lambda c: ("/api/session/password", {"old_password": "wrong", "new_password": "x" * 9}),
         logged_in(403)),
+    ("POST", "/api/users/<int:user_id>/sessions/end"): (
+        lambda c: (f"/api/users/{c.world['cadre_A2']}/sessions/end", None), staff_of_A(200)),
+    ("POST", "/api/users/<int:user_id>/unlock"): (
+        lambda c: (f"/api/users/{c.world['cadre_A2']}/unlock", None), staff_of_A(200)),
     ("GET", "/api/posters/resolve"): (
         lambda c: (f"/api/posters/resolve?token={c.poster_token('A')}", None), logged_in(200)),
     ("POST", "/api/checkins"): (lambda c: ("/api/checkins", _checkin_body(c)), logged_in(201)),
@@ -260,7 +264,7 @@ def _notice_to_A(ctx):
 def _subscription():
     from test_push import browser_subscription
 
-    return browser_subscription("https://push.example.net/send/" + new_id())[0]
+    return browser_subscription("https://fcm.googleapis.com/fcm/send/" + new_id())[0]
 
 
 MATRIX.update({
@@ -393,7 +397,7 @@ MATRIX.update({
         {**staff_of_A(200), "mill_contact": 200}),
     ("POST", "/api/enterprises/<int:enterprise_id>/contacts"): (
         lambda c: (f"/api/enterprises/{c.world['mill']}/contacts",
-                   {"phone": _phone(), "name": "副经理", "password": "x" * 10}), staff_of_A(201)),
+                   {"phone": _phone(), "name": "副经理", "password": "mianfen-chang-7"}), staff_of_A(201)),
     ("GET", "/api/departments"): (lambda c: ("/api/departments", None), logged_in(200)),
     ("POST", "/api/departments"): (
         lambda c: ("/api/departments", {"category": "other", "departments": ["区工信局"]}),

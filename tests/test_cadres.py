@@ -1,7 +1,8 @@
 import pytest
 
-from server.cadres import assign, import_cadres
-from server.tables import decode_csv
+from server.cadres import assign
+from server.cadres import import_cadres as import_table
+from server.tables import decode_csv, read_table
 
 GOOD_AND_BAD = """姓名,手机号,工作单位,专业特长,党员,下沉社区
 赵一,13700000001,区粮食局,粮食调运,是,甲社区
@@ -12,6 +13,11 @@ GOOD_AND_BAD = """姓名,手机号,工作单位,专业特长,党员,下沉社区
 周五,13700000001,区财政局,,否,乙社区
 吴六,13700000007,区税务局,企业服务,否,一号街道/乙社区
 """
+
+
+def import_cadres(db, text: str, *args, **kwargs):
+    """The import as the CLI runs it: the CSV text through tables.read_table."""
+    return import_table(db, read_table("cadres.csv", text.encode("utf-8")), *args, **kwargs)
 
 
 def counts(db):

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from helpers import SHANGHAI, Api, new_id, shanghai_time
 
 from server.db import connect
+from server.timeutil import utc_text
 
 
 def checkin(api, token, record_id=None, recorded_at=None, **extra):
@@ -216,8 +217,60 @@ def test_offline_scan_before_reissue_still_counts(app, as_user, poster_token, db
     api = as_user("cadre_A")
     late, _ = checkin(api, token, recorded_at=scanned_at)
     assert late.status_code == 201
+    assert late.json["checkin"]["old_poster"] is True  # the committee is told
     now, _ = checkin(api, token)
-    assert now.status_code == 410
+    assert now.status_code == 410 and now.json["error"]["code"] == "poster_revoked"
+    # The committee's today shows the flag on the cadre's check-in.
+    today = committee.get(f"/api/places/{late.json['checkin']['community']['id']}/today").json
+    flags = {r["checkin"]["id"]: r["checkin"]["old_poster"] for r in today["reported"]}
+    assert flags == {late.json["checkin"]["id"]: True}
+    # A scan of the live poster is not flagged.
+    fresh, _ = checkin(as_user("cadre_A2"), poster_token("A"))
+    assert fresh.status_code == 201 and fresh.json["checkin"]["old_poster"] is False
+
+
+def _reissue_at(db, world, at: datetime) -> None:
+    """Re-issue community A's poster, as if the committee had done it at `at`."""
+    db.execute("UPDATE posters SET revoked_at = ? WHERE community_id = ? AND checkpoint_id IS NULL "
+               "AND revoked_at IS NULL", [utc_text(at), world["A"]])
+
+
+def test_an_old_token_reaches_back_only_as_far_as_the_grace(app, as_user, poster_token, db,
+                                                             world):
+    """A phone that lies about its time cannot use a torn-down poster for ever: a scan dated
+    before the re-issue counts only if it arrives within POSTER_OFFLINE_GRACE_HOURS of it."""
+    token = poster_token("A")
+    now = datetime.now(SHANGHAI)
+    _reissue_at(db, world, now - timedelta(hours=30))
+    api = as_user("cadre_A")
+    claimed = shanghai_time(now - timedelta(hours=30, minutes=1))  # "just before the re-issue"
+    late, body = checkin(api, token, recorded_at=claimed)
+    assert late.status_code == 410
+    error = late.json["error"]
+    assert error["code"] == "poster_revoked_too_old" and "24" in error["message"]
+    assert [f["path"] for f in error["fields"]] == ["/token"]
+    assert db.execute("SELECT count(*) FROM checkins").fetchone()[0] == 0
+    # Within the grace (here 36 hours) the same scan counts, flagged.
+    app.config["POSTER_OFFLINE_GRACE_HOURS"] = 36
+    again = api.post("/api/checkins", json=body)
+    assert again.status_code == 201 and again.json["checkin"]["old_poster"] is True
+    # Dated after the re-issue: refused as today.
+    after, _ = checkin(api, token, recorded_at=shanghai_time(now - timedelta(hours=29)))
+    assert after.status_code == 410 and after.json["error"]["code"] == "poster_revoked"
+
+
+def test_an_old_scan_through_sync_is_refused_in_the_users_language(app, poster_token, db, world,
+                                                                   as_user):
+    token = poster_token("A")
+    now = datetime.now(SHANGHAI)
+    _reissue_at(db, world, now - timedelta(hours=25))
+    record = {"id": new_id(), "type": "checkin", "data": {"token": token},
+              "recorded_at": shanghai_time(now - timedelta(hours=26))}
+    english = as_user("cadre_A", lang="en")
+    result = english.post("/api/sync", json={"records": [record]}).json["results"][0]
+    assert result["status"] == "invalid" and result["code"] == "poster_revoked_too_old"
+    assert result["errors"][0]["path"] == "/data/token"
+    assert result["errors"][0]["message"].startswith("This poster was revoked")
 
 
 def test_storage_failure_answers_503(app, as_user, poster_token, tmp_path):
@@ -237,3 +290,22 @@ def test_storage_failure_answers_503(app, as_user, poster_token, tmp_path):
     assert response.status_code == 503
     assert response.json["error"]["code"] == "storage_unavailable"
     assert response.headers["Retry-After"]
+
+
+def test_an_old_scan_refused_live_is_told_in_the_users_language_field_by_field(
+        app, poster_token, db, world, as_user):
+    """Live check-ins are stored in the group-commit writer, outside the request: its refusals,
+    the fields' messages included, still speak the user's language."""
+    token = poster_token("A")
+    now = datetime.now(SHANGHAI)
+    _reissue_at(db, world, now - timedelta(hours=25))
+    english = as_user("cadre_A", lang="en")
+    response, _ = checkin(english, token, recorded_at=shanghai_time(now - timedelta(hours=26)))
+    error = response.json["error"]
+    assert response.status_code == 410 and error["code"] == "poster_revoked_too_old"
+    assert error["message"].startswith("This poster was revoked")
+    assert error["fields"][0]["path"] == "/token"
+    assert error["fields"][0]["message"].startswith("This poster was revoked")
+    chinese, _ = checkin(as_user("cadre_A2"), token,
+                         recorded_at=shanghai_time(now - timedelta(hours=26)))
+    assert not chinese.json["error"]["fields"][0]["message"].startswith("This poster")

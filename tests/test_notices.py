@@ -94,7 +94,7 @@ def test_sending_only_queues(as_user, world, db):
     for who, device in (("cadre_A", "p1"), ("cadre_A", "p2"), ("cadre_A2", "p3")):
         from test_push import browser_subscription
 
-        body = browser_subscription(f"https://push.example.net/{device}", device)[0]
+        body = browser_subscription(f"https://fcm.googleapis.com/fcm/send/{device}", device)[0]
         assert as_user(who).post("/api/push/subscriptions", json=body).status_code == 201
     notice = send(as_user("committee_A")).json["notice"]
     queued = list(db.query("SELECT user_id, state, attempts FROM push_deliveries "

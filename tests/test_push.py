@@ -25,6 +25,7 @@ from helpers import PHONES, Api
 from server import create_app, push
 
 SUB = "mailto:ops@baodao-test.cn"
+FCM = "https://fcm.googleapis.com/fcm/send/"  # a push service's endpoint; nothing is sent there
 
 
 def b64d(text: str) -> bytes:
@@ -63,10 +64,11 @@ def verify_vapid(header: str, endpoint: str, sub: str) -> tuple[dict, str]:
 
 class FakePushService:
     """A push service on 127.0.0.1: answers per path from a script (default 201), decrypts what
-    it can, and keeps every request for the test to look at."""
+    it can, and keeps every request for the test to look at. `hold`: an event each answer
+    waits for (a send that takes as long as the test wants)."""
 
-    def __init__(self, sub: str = SUB, delay: float = 0.0):
-        self.sub, self.delay = sub, delay
+    def __init__(self, sub: str = SUB, delay: float = 0.0, hold: threading.Event | None = None):
+        self.sub, self.delay, self.hold = sub, delay, hold
         self.received: list[dict] = []
         self.script: dict[str, list[tuple[int, dict]]] = {}
         self.keys: dict[str, tuple] = {}
@@ -96,6 +98,8 @@ class FakePushService:
                     status, headers = 400, {}
                 if service.delay:
                     time.sleep(service.delay)
+                if service.hold is not None:
+                    service.hold.wait(30)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -113,6 +117,13 @@ class FakePushService:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_port}{path}"
 
+    def allow(self, app) -> FakePushService:
+        """Let `app` push here: the test mode exempts this one loopback origin from the
+        push-service and address rules (docs/push.md#where-pushes-may-go)."""
+        origins = app.config["PUSH_TEST_SERVICE_ORIGINS"] or []
+        app.config["PUSH_TEST_SERVICE_ORIGINS"] = [*origins, self.url("")]
+        return self
+
     def subscribe(self, api: Api, path: str, device_id: str = "phone-1") -> dict:
         """A browser's subscription at `path`, registered with the app by `api`'s user."""
         body, private_key, auth = browser_subscription(self.url(path), device_id)
@@ -127,16 +138,16 @@ class FakePushService:
 
 
 @pytest.fixture
-def service():
-    fake = FakePushService()
-    yield fake
-    fake.close()
+def push_app(app):
+    app.config.update(PUSH_RETRY_BASE_SECONDS=0.05, PUSH_THREADS=4)
+    return app
 
 
 @pytest.fixture
-def push_app(app):
-    app.config.update(PUSH_ALLOW_HTTP=True, PUSH_RETRY_BASE_SECONDS=0.05, PUSH_THREADS=4)
-    return app
+def service(push_app):
+    fake = FakePushService().allow(push_app)
+    yield fake
+    fake.close()
 
 
 @pytest.fixture
@@ -209,7 +220,7 @@ def test_subscribing_while_push_is_off_is_refused(tmp_path, world_template):
                       "VAPID_SUB": "mailto:ops@localhost"})
     api = Api(app)
     api.login(PHONES["cadre_A"])
-    body, _, _ = browser_subscription("https://push.example.net/x")
+    body, _, _ = browser_subscription(FCM + "x")
     response = api.post("/api/push/subscriptions", json=body)
     assert response.status_code == 409 and response.json["error"]["code"] == "push_disabled"
     assert api.get("/api/inbox").status_code == 200  # the inbox works without push
@@ -231,7 +242,7 @@ def test_vapid_keys_command_and_rotation(app, as_user, db, tmp_path, monkeypatch
     monkeypatch.setenv("BAODAO_DATA", str(tmp_path))
     monkeypatch.setenv("BAODAO_VAPID_SUB", SUB)
     before = as_user("cadre_A").get("/api/push/key").json["public_key"]
-    body, _, _ = browser_subscription("https://push.example.net/one")
+    body, _, _ = browser_subscription(FCM + "one")
     assert as_user("cadre_A").post("/api/push/subscriptions", json=body).status_code == 201
     assert run.main(["vapid-keys"]) == 0
     assert before in capsys.readouterr().out
@@ -280,29 +291,28 @@ def test_payload_stays_under_2kb(app):
 
 def test_subscriptions_register_update_and_leave(push_app, as_user, db):
     api = as_user("cadre_A")
-    body, _, _ = browser_subscription("https://push.example.net/a", "phone-1")
+    body, _, _ = browser_subscription(FCM + "a", "phone-1")
     assert api.post("/api/push/subscriptions", json=body).status_code == 201
-    renewed, _, _ = browser_subscription("https://push.example.net/a", "phone-1")
+    renewed, _, _ = browser_subscription(FCM + "a", "phone-1")
     assert api.post("/api/push/subscriptions", json=renewed).status_code == 200  # same endpoint
     stored = rows(db, "SELECT * FROM push_subscriptions")
     assert len(stored) == 1 and stored[0]["p256dh"] == renewed["keys"]["p256dh"]
-    tablet, _, _ = browser_subscription("https://push.example.net/b", "tablet")
+    tablet, _, _ = browser_subscription(FCM + "b", "tablet")
     assert api.post("/api/push/subscriptions", json=tablet).status_code == 201
     # The same device subscribing anew: its old endpoint is dead and goes.
-    moved, _, _ = browser_subscription("https://push.example.net/c", "phone-1")
+    moved, _, _ = browser_subscription(FCM + "c", "phone-1")
     assert api.post("/api/push/subscriptions", json=moved).status_code == 201
     assert sorted(r["endpoint"][-1] for r in rows(db, "SELECT * FROM push_subscriptions")) == \
         ["b", "c"]
     bad = {**moved, "keys": {"p256dh": "AAAA", "auth": moved["keys"]["auth"]}}
     assert api.post("/api/push/subscriptions", json=bad).status_code == 422
-    push_app.config["PUSH_ALLOW_HTTP"] = False
-    plain, _, _ = browser_subscription("http://push.example.net/d")
+    plain, _, _ = browser_subscription("http://fcm.googleapis.com/fcm/send/d")
     assert api.post("/api/push/subscriptions", json=plain).status_code == 422
     # Logging out on the phone removes the phone's subscription, not the tablet's.
     assert api.delete("/api/session?device_id=phone-1").status_code == 200
     assert [r["device_id"] for r in rows(db, "SELECT * FROM push_subscriptions")] == ["tablet"]
     api = as_user("cadre_A")
-    response = api.delete("/api/push/subscriptions?endpoint=https://push.example.net/b")
+    response = api.delete(f"/api/push/subscriptions?endpoint={FCM}b")
     assert response.json == {"deleted": 1}
     assert rows(db, "SELECT * FROM push_subscriptions") == []
 
@@ -374,7 +384,7 @@ def test_gone_does_not_delete_a_racing_resubscribe(push_app, as_user, world, db,
     w = worker()
     jobs = w.claim(10)
     service.subscribe(cadre, "/push/phone")  # same endpoint, new keys, while the send is out
-    w.record([push.send_one(w.session, w.signer, job) for job in jobs])
+    w.record([w.send_one(job) for job in jobs])
     assert len(rows(db, "SELECT * FROM push_subscriptions")) == 1
 
 
@@ -421,7 +431,7 @@ def test_5xx_backs_off_then_fails(push_app, as_user, world, db, service, worker)
 
 
 def test_worker_runs_in_the_background(push_app, as_user, world, db, worker):
-    slow = FakePushService(delay=0.5)  # a slow network must not slow the sending request
+    slow = FakePushService(delay=0.5).allow(push_app)  # a slow network: not the request's
     try:
         slow.subscribe(as_user("cadre_A"), "/push/slow")
         w = worker()
@@ -453,3 +463,47 @@ def test_unsubscribed_before_sending_is_gone(push_app, as_user, world, db, servi
     assert db.execute("SELECT state FROM push_deliveries WHERE notice_id = ?",
                       [notice["id"]]).fetchone()[0] == "gone"
 
+
+
+# --- health -------------------------------------------------------------------------------------
+
+def wait_for(condition, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def test_health_stays_alive_during_a_slow_delivery(push_app, as_user, world, db, anon, worker,
+                                                   monkeypatch):
+    """/healthz read "dead" while the worker delivered: the heartbeat was rewritten in place,
+    so a read between the truncation and the write found no time in it, and that moment grew
+    while the senders held the CPU. It is renamed into place now, by the worker's own loop."""
+    monkeypatch.setattr(push, "HEARTBEAT_SECONDS", 0.0005)  # rewritten all the time
+    gate = threading.Event()
+    slow = FakePushService(hold=gate).allow(push_app)  # answers when the test says so
+    w, thread = worker(), None
+    w.poll = 0.05
+    try:
+        slow.subscribe(as_user("cadre_A"), "/push/slow")
+        thread = w.start()
+        notice = send_notice(as_user, world)
+        wait_for(lambda: slow.received)  # the send is out, and held
+        health = [anon.get("/healthz").json["push"] for _ in range(200)]
+        assert all(h["worker_alive"] for h in health)
+        assert health[-1]["queue_depth"] == 1  # still sending
+        folder = push_app.config["DATA_DIR"]
+        assert all(push.worker_alive(folder) for _ in range(3000))
+        gate.set()
+        wait_for(lambda: db.execute("SELECT state FROM push_deliveries WHERE notice_id = ?",
+                                    [notice["id"]]).fetchone()[0] == "sent")
+        w.stop()
+        thread.join(5)
+        assert not thread.is_alive()
+        assert anon.get("/healthz").json["push"]["worker_alive"] is False  # stopped: says so
+    finally:
+        gate.set()
+        w.stop()
+        if thread is not None:
+            thread.join(5)
+        slow.close()

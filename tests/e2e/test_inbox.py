@@ -235,7 +235,7 @@ FAKE_PUSH = """(() => {
     },
   };
   PushManager.prototype.subscribe = function (options) {
-    const saved = { endpoint: 'https://push.example.cn/send/' + Math.random().toString(36).slice(2),
+    const saved = { endpoint: 'https://fcm.googleapis.com/fcm/send/' + Math.random().toString(36).slice(2),
                     key: b64(options.applicationServerKey) };
     localStorage.setItem('fake.push.sub', JSON.stringify(saved));
     log('subscribe:' + saved.key);
