@@ -3,10 +3,21 @@ through the page, the phone's outbox, and the no-sideways-scrolling check."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import socket
 import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DEMO_PASSWORD = "demo1234"
 OUTBOX = "import('/outbox.js')"  # the PWA's own outbox module, evaluated in the page
@@ -75,3 +86,38 @@ def stop_server(process) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def demo_server(data: Path, **env: str) -> Iterator[str]:
+    """`python run.py --demo` (one worker) on a free port with its data in `data` and the
+    BAODAO_* settings in `env`; yields the base URL once /healthz says ok, stops it after."""
+    port = free_port()
+    log = open(data / "server.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--demo", "--port", str(port), "--workers", "1"],
+        cwd=ROOT, env={**os.environ, "BAODAO_DATA": str(data), **env}, stdout=log,
+        stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                    if json.load(response)["status"] == "ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("server did not start:\n" + (data / "server.log").read_text())
+            time.sleep(0.3)
+        yield base
+    finally:
+        stop_server(process)
+        log.close()

@@ -6,29 +6,17 @@ Chromium the tests are skipped on a developer's machine and fail under CI (CI=tr
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_helpers import stop_server
+from browser_helpers import demo_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -43,29 +31,8 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """`python run.py --demo` on a free port with its own data folder; yields the base URL."""
-    data = tmp_path_factory.mktemp("live-data")
-    port = _free_port()
-    env = {**os.environ, "BAODAO_DATA": str(data)}
-    log = open(data / "server.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "run.py", "--demo", "--port", str(port), "--workers", "1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                if json.load(response)["status"] == "ok":
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            pytest.fail("server did not start:\n" + (data / "server.log").read_text())
-        time.sleep(0.3)
-    yield base
-    stop_server(process)
-    log.close()
+    with demo_server(tmp_path_factory.mktemp("live-data")) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

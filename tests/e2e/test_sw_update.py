@@ -7,18 +7,11 @@ Its own server, on a copy of pwa/ (BAODAO_PWA_DIR) that the test changes.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_helpers import stop_server, ui_login, wait_until
+from browser_helpers import demo_server, ui_login, wait_until
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,30 +25,8 @@ def own_server(tmp_path_factory):
     data = tmp_path_factory.mktemp("update-data")
     folder = data / "pwa"
     shutil.copytree(ROOT / "pwa", folder)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "BAODAO_DATA": str(data), "BAODAO_PWA_DIR": str(folder)}
-    log = open(data / "server.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "run.py", "--demo", "--port", str(port), "--workers", "1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                if json.load(response)["status"] == "ok":
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            pytest.fail("server did not start:\n" + (data / "server.log").read_text())
-        time.sleep(0.3)
-    yield base, folder
-    stop_server(process)
-    log.close()
+    with demo_server(data, BAODAO_PWA_DIR=str(folder)) as base:
+        yield base, folder
 
 
 def test_a_changed_file_is_offered_as_a_new_version_and_replaces_the_old_cache(browser, own_server):
