@@ -25,7 +25,7 @@ from zxcvbn import zxcvbn
 
 from . import places
 from .audit import audit
-from .db import get_db, write_transaction
+from .db import first_row, get_db, write_transaction
 from .errors import ApiError, field_error, json_body, raise_if
 from .i18n import t
 from .scope import ROLES, User, require_role
@@ -133,14 +133,15 @@ def create_user(
 
 
 def load_user_by_id(db: sqlite_utils.Database, user_id: int) -> User | None:
-    rows = list(db.query("SELECT * FROM users WHERE id = ? AND active = 1", [user_id]))
-    if not rows:
+    # On every request: first_row, without sqlite-utils' savepoint around each read.
+    row = first_row(db, "SELECT * FROM users WHERE id = ? AND active = 1", [user_id])
+    if row is None:
         return None
     enterprise = None
-    if rows[0].get("enterprise_id") is not None:
-        enterprise = next(db.query("SELECT id, name, community_id FROM enterprises WHERE id = ?",
-                                   [rows[0]["enterprise_id"]]), None)
-    return User(rows[0], places.get_place(db, rows[0]["place_id"]), enterprise)
+    if row.get("enterprise_id") is not None:
+        enterprise = first_row(db, "SELECT id, name, community_id FROM enterprises WHERE id = ?",
+                               [row["enterprise_id"]])
+    return User(row, places.get_place(db, row["place_id"]), enterprise)
 
 
 # --- sessions the server can end ----------------------------------------------------------------

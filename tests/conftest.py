@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import PHONES, Api, build_world
 
-from server import create_app
+from server import create_app, push
 from server.db import connect, init_db
 
 
@@ -80,3 +80,16 @@ def poster_token(app, world):
                 handle.close()
         raise LookupError(community)
     return make
+
+
+@pytest.fixture
+def worker(push_app):
+    """worker() → a push DeliveryWorker of the module's `push_app` fixture, closed after."""
+    made = []
+
+    def make():
+        made.append(push.DeliveryWorker(push_app))
+        return made[-1]
+    yield make
+    for w in made:
+        w.close()

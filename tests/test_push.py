@@ -150,18 +150,6 @@ def service(push_app):
     fake.close()
 
 
-@pytest.fixture
-def worker(push_app):
-    made = []
-
-    def make():
-        made.append(push.DeliveryWorker(push_app))
-        return made[-1]
-    yield make
-    for w in made:
-        w.close()
-
-
 def send_notice(as_user, world, **extra) -> dict:
     body = {"title": "明早七点全员核酸", "body": "请到社区广场集合。", "urgency": "high",
             "link": "/#/dashboard/1", "target": {"place_id": world["A"]}, **extra}

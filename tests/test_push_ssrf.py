@@ -76,18 +76,6 @@ def push_app(app, monkeypatch):
 
 
 @pytest.fixture
-def worker(push_app):
-    made = []
-
-    def make():
-        made.append(push.DeliveryWorker(push_app))
-        return made[-1]
-    yield make
-    for w in made:
-        w.close()
-
-
-@pytest.fixture
 def dns(monkeypatch):
     """Names the test makes resolve where it wants (a resolver is an outside service)."""
     answers: dict[str, list[str]] = {}

@@ -8,6 +8,7 @@ Asia/Shanghai by default).
     counters.py  the counting engine.py hands out: isolation, hours on watch, deliveries, cadres
     drilldown.py the records behind one number (the tally's links), as a flat table for export
     progress.py  screening round progress, the cadres' work records (一线考察), as tables
+    blueprint.py the blueprint the two route modules register on
     routes.py    the JSON and CSV/XLSX routes: parse, check scope, call the above, answer
     pages.py     the printable daily report, the SVG charts
 
@@ -15,9 +16,8 @@ The domain modules take a database handle and plain values and import no Flask; 
 routes.py and pages.py read requests, so the routes stay thin.
 """
 
-from flask import Blueprint
+# The route modules register their routes on the blueprint as they are imported.
+from . import pages, routes  # noqa: F401
+from .blueprint import bp
 
-bp = Blueprint("tallies", __name__)
-
-# After bp: the route modules register their routes on it as they are imported.
-from . import pages, routes  # noqa: E402, F401
+__all__ = ["bp"]

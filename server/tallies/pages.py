@@ -15,7 +15,7 @@ from ..errors import ApiError, query_day, query_int
 from ..scope import require_place_in_scope, require_role
 from ..summaries import household_counts, round_screened
 from ..timeutil import today
-from . import bp
+from .blueprint import bp
 from .engine import tally_report
 from .routes import report_from_request
 

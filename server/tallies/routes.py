@@ -13,7 +13,7 @@ from ..errors import ApiError, query_day, query_int, query_period
 from ..scope import require_place_in_scope, require_role, scope_paths
 from ..tables import download
 from ..timeutil import today
-from . import bp
+from .blueprint import bp
 from .drilldown import MAX_RECORDS, RECORD_COUNTS, flat_table, tally_records
 from .engine import TALLY_FIELDS, daily_tally, report_table, tally_report
 from .progress import WORK_FIELDS, progress_table, round_progress, work_records, work_table
